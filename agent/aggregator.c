@@ -1,0 +1,271 @@
+/* aggregator: see aggregator.h.
+ * Layout: one open-addressing table (linear probing, power-of-two capacity, load <= 1/2) holds
+ * full-key rows up to max_rows plus up to max_rows/8 + 16 coarse rows; the coarse reserve
+ * guarantees that a full table still counts samples under a coarser key. Cost per sample: one
+ * 64-bit hash of the key and, typically, one or two probes. */
+#include "aggregator.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct agg_key {
+	uint64_t flow_id;
+	uint64_t ip;
+	uint64_t stack_id;
+	uint64_t object_id;
+	uint32_t pid;
+	uint16_t event;
+	int16_t numa_node;
+	uint8_t dir;
+	uint8_t iclass;
+	uint8_t user_mode;
+	uint8_t level;       /* 0 full key, 1 no code location, 2 flow/event/dir only */
+	uint32_t _pad;
+};
+
+struct agg_slot {
+	struct agg_key k;
+	uint64_t samples;
+	double norm_cost;
+	uint8_t used;
+};
+
+struct flow_slot {
+	uint64_t flow_id;    /* 0 = empty */
+	struct ms_flow_tuple tuple;
+};
+
+struct aggregator {
+	uint32_t max_rows, max_coarse;
+	uint32_t cap, mask;           /* table capacity */
+	uint32_t nfull, ncoarse;
+	struct agg_slot *slots;
+	uint32_t *used_idx;           /* indices of used slots, for O(rows) close */
+	uint32_t nused;
+	uint32_t fcap, fmask, nflows, max_flows;
+	struct flow_slot *flows;
+	uint64_t samples, degraded, dropped, flows_overflow;
+};
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+	return ms_mix64(h ^ v);
+}
+
+static uint64_t key_hash(const struct agg_key *k)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL;
+	h = mix(h, k->flow_id);
+	h = mix(h, k->ip ^ ((uint64_t)k->pid << 48));
+	h = mix(h, k->stack_id ^ k->object_id);
+	h = mix(h, (uint64_t)k->event | (uint64_t)(uint16_t)k->numa_node << 16 |
+		   (uint64_t)k->dir << 32 | (uint64_t)k->iclass << 40 | (uint64_t)k->user_mode << 48 |
+		   (uint64_t)k->level << 56);
+	return h;
+}
+
+static inline bool key_eq(const struct agg_key *a, const struct agg_key *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+	uint32_t c = 16;
+	while (c < n && c < (1u << 30))
+		c <<= 1;
+	return c;
+}
+
+int aggregator_new(uint32_t max_rows, uint32_t max_flows, struct aggregator **ret)
+{
+	if (max_rows < 16 || max_rows > (1u << 26) || max_flows < 1 || max_flows > (1u << 24))
+		return -EINVAL;
+	struct aggregator *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->max_rows = max_rows;
+	a->max_coarse = max_rows / 8 + 16;
+	a->cap = pow2_at_least(2ULL * (max_rows + a->max_coarse));
+	a->mask = a->cap - 1;
+	a->slots = calloc(a->cap, sizeof(*a->slots));
+	a->used_idx = calloc(max_rows + a->max_coarse, sizeof(*a->used_idx));
+	a->max_flows = max_flows;
+	a->fcap = pow2_at_least(2ULL * max_flows);
+	a->fmask = a->fcap - 1;
+	a->flows = calloc(a->fcap, sizeof(*a->flows));
+	if (!a->slots || !a->used_idx || !a->flows) {
+		aggregator_free(a);
+		return -ENOMEM;
+	}
+	*ret = a;
+	return 0;
+}
+
+struct aggregator *aggregator_free(struct aggregator *a)
+{
+	if (!a)
+		return NULL;
+	free(a->slots);
+	free(a->used_idx);
+	free(a->flows);
+	free(a);
+	return NULL;
+}
+
+/* Finds or inserts k. Inserting is allowed while the level's budget has room. */
+static struct agg_slot *lookup(struct aggregator *a, const struct agg_key *k, bool *full)
+{
+	uint32_t i = (uint32_t)key_hash(k) & a->mask;
+	for (;;) {
+		struct agg_slot *s = &a->slots[i];
+		if (!s->used) {
+			bool room = k->level == 0 ? a->nfull < a->max_rows : a->ncoarse < a->max_coarse;
+			if (!room) {
+				*full = true;
+				return NULL;
+			}
+			s->used = 1;
+			s->k = *k;
+			a->used_idx[a->nused++] = i;
+			if (k->level == 0)
+				a->nfull++;
+			else
+				a->ncoarse++;
+			return s;
+		}
+		if (key_eq(&s->k, k))
+			return s;
+		i = (i + 1) & a->mask;
+	}
+}
+
+static void flow_remember(struct aggregator *a, uint64_t id, const struct ms_flow_tuple *t)
+{
+	uint32_t i = (uint32_t)ms_mix64(id) & a->fmask;
+	for (;;) {
+		struct flow_slot *f = &a->flows[i];
+		if (f->flow_id == id)
+			return;
+		if (f->flow_id == 0) {
+			if (a->nflows >= a->max_flows) {
+				a->flows_overflow++;
+				return;
+			}
+			f->flow_id = id;
+			f->tuple = *t;
+			a->nflows++;
+			return;
+		}
+		i = (i + 1) & a->fmask;
+	}
+}
+
+void aggregator_add(struct aggregator *a, const struct agg_sample *as)
+{
+	const struct ms_sample *s = as->s;
+	struct agg_key k;
+	memset(&k, 0, sizeof(k));
+	k.flow_id = s->flow_id;
+	k.ip = s->ip;
+	k.pid = s->user_mode ? s->pid : 0; /* kernel addresses are the same in every process */
+	k.stack_id = (s->kstack_id < 0 && s->ustack_id < 0)
+			     ? WINDOW_NO_STACK
+			     : ((uint64_t)(uint32_t)s->ustack_id << 32 | (uint32_t)s->kstack_id);
+	k.object_id = as->object_id;
+	k.event = (uint16_t)s->event;
+	k.numa_node = as->numa_node;
+	k.dir = s->flow_id ? s->flow.dir : MS_DIR_NONE;
+	k.iclass = as->iclass;
+	k.user_mode = s->user_mode;
+
+	uint16_t gso = s->gso_segs ? s->gso_segs : 1;
+	double cost = (double)(s->period ? s->period : 1) * (as->scale > 0 ? as->scale : 1.0) / gso;
+
+	bool full = false;
+	struct agg_slot *slot = lookup(a, &k, &full);
+	if (!slot) {
+		/* degrade: drop code location and stack, keep process, flow, event, object */
+		k.ip = 0;
+		k.stack_id = WINDOW_NO_STACK;
+		k.level = 1;
+		slot = lookup(a, &k, &full);
+		if (!slot) {
+			struct agg_key c;
+			memset(&c, 0, sizeof(c));
+			c.flow_id = k.flow_id;
+			c.event = k.event;
+			c.dir = k.dir;
+			c.iclass = k.iclass;
+			c.numa_node = -1;
+			c.stack_id = WINDOW_NO_STACK;
+			c.level = 2;
+			slot = lookup(a, &c, &full);
+		}
+		if (!slot) {
+			a->dropped++;
+			return;
+		}
+		a->degraded++;
+	}
+	slot->samples++;
+	slot->norm_cost += cost;
+	a->samples++;
+	if (s->flow_id)
+		flow_remember(a, s->flow_id, &s->flow);
+}
+
+struct window *aggregator_close(struct aggregator *a)
+{
+	struct window *w = window_alloc(a->nused, a->nflows);
+	if (!w)
+		return NULL;
+	for (uint32_t n = 0; n < a->nused; n++) {
+		struct agg_slot *s = &a->slots[a->used_idx[n]];
+		struct window_row *r = &w->rows[n];
+		r->flow_id = s->k.flow_id;
+		r->ip = s->k.ip;
+		r->stack_id = s->k.stack_id;
+		r->object_id = s->k.object_id;
+		r->samples = s->samples;
+		r->norm_cost = s->norm_cost;
+		r->pid = s->k.pid;
+		r->event = s->k.event;
+		r->numa_node = s->k.numa_node;
+		r->dir = s->k.dir;
+		r->iclass = s->k.iclass;
+		r->user_mode = s->k.user_mode;
+		memset(s, 0, sizeof(*s));
+	}
+	w->nrows = a->nused;
+	uint32_t nf = 0;
+	if (a->nflows) {
+		for (uint32_t i = 0; i < a->fcap; i++) {
+			if (!a->flows[i].flow_id)
+				continue;
+			w->flows[nf].flow_id = a->flows[i].flow_id;
+			w->flows[nf].tuple = a->flows[i].tuple;
+			nf++;
+			a->flows[i].flow_id = 0;
+		}
+	}
+	w->nflows = nf;
+	w->c.agg_degraded = a->degraded;
+	w->c.agg_dropped = a->dropped;
+	w->c.flows_overflow = a->flows_overflow;
+	a->nused = a->nfull = a->ncoarse = a->nflows = 0;
+	a->samples = a->degraded = a->dropped = a->flows_overflow = 0;
+	return w;
+}
+
+uint32_t aggregator_rows(const struct aggregator *a)
+{
+	return a->nused;
+}
+
+uint64_t aggregator_samples(const struct aggregator *a)
+{
+	return a->samples;
+}

@@ -1,0 +1,153 @@
+/* config: see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "sampler.h"
+
+#define S(f) CONF_STR_FIELD(struct agent_config, f)
+#define F(f) CONF_FIELD(struct agent_config, f)
+
+static const struct conf_choice mode_choices[] = {
+	{ "sentinel", AGENT_MODE_SENTINEL },
+	{ "diagnostic", AGENT_MODE_DIAGNOSTIC },
+	{ "auto", AGENT_MODE_AUTO },
+	/* the operations guide's template says mode=false: no forced mode, i.e. automatic */
+	{ "false", AGENT_MODE_AUTO },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice tier_choices[] = {
+	{ "auto", SAMPLER_TIER_AUTO },
+	{ "tp_btf", SAMPLER_TIER_TP_BTF },
+	{ "raw_tp", SAMPLER_TIER_RAW_TP },
+	{ "tracepoint", SAMPLER_TIER_TRACEPOINT },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice stack_choices[] = {
+	{ "none", SAMPLER_STACKS_NONE },
+	{ "kernel", SAMPLER_STACKS_KERNEL },
+	{ "user", SAMPLER_STACKS_USER },
+	{ "both", SAMPLER_STACKS_BOTH },
+	{ NULL, 0 },
+};
+
+static const struct conf_key keys[] = {
+	{ "agent_id", CONF_STRING, S(agent_id), NULL, 0, 0, NULL, "agent identity (default: hostname)" },
+	{ "labels", CONF_STRING, S(labels), "", 0, 0, NULL, "labels k=v,k=v for fleet selectors" },
+	{ "coordinator_url", CONF_STRING, S(coordinator_url), "", 0, 0, NULL,
+	  "nng URL of the coordinator (tcp://, ipc://, tls+tcp://); empty = standalone" },
+	{ "coordinator_grpc", CONF_STRING, S(coordinator_grpc), "", 0, 0, NULL,
+	  "host:port of the coordinator's gRPC API (fleet control Watch stream)" },
+	{ "token_file", CONF_STRING, S(token_file), "", 0, 0, NULL,
+	  "file holding the bearer token (control API, coordinator)" },
+	{ "state_dir", CONF_STRING, S(state_dir), "/var/lib/micro_sentinel", 0, 0, NULL,
+	  "persisted window seq and spool" },
+	{ "spool_max_bytes", CONF_UINT64, F(spool_max_bytes), 0, "268435456", 4096, INT64_MAX, NULL,
+	  "bound of the on-disk spool of unacked windows" },
+	{ "mode", CONF_ENUM, F(mode), 0, "auto", 0, 0, mode_choices,
+	  "start mode: sentinel, diagnostic, or auto (mode controller decides)" },
+	{ "sentinel_budget", CONF_INT, F(sentinel_budget), 0, "5000", 1, 10000000, NULL,
+	  "samples per second per CPU in sentinel mode" },
+	{ "diagnostic_budget", CONF_INT, F(diagnostic_budget), 0, "20000", 1, 10000000, NULL,
+	  "samples per second per CPU in diagnostic mode" },
+	{ "hard_drop_ns", CONF_UINT64, F(hard_drop_ns), 0, "0", 0, 1000000000, NULL,
+	  "minimum gap between two emitted samples on one CPU (0 = none)" },
+	{ "flow_skid_ns", CONF_UINT64, F(flow_skid_ns), 0, "50000", 0, 10000000000LL, NULL,
+	  "validity of per-CPU packet context (skid scale)" },
+	{ "thread_flow_ns", CONF_UINT64, F(thread_flow_ns), 0, "5000000", 0, 60000000000LL, NULL,
+	  "validity of per-thread socket context (request scale)" },
+	{ "window_ms", CONF_DURATION, F(window_ms), 0, "1000", 10, 3600000, NULL,
+	  "aggregation window length" },
+	{ "events", CONF_STRING, S(events), "", 0, 0, NULL,
+	  "sampling events, comma list (cycles,cache-misses,branch-misses,l3-miss,hitm,cpu-clock,page-faults); empty = defaults" },
+	{ "sample_freq", CONF_INT, F(sample_freq), 0, "999", 1, 100000, NULL, "cpu-clock sampling frequency in Hz" },
+	{ "page_fault_period", CONF_INT, F(page_fault_period), 0, "64", 1, 1000000, NULL,
+	  "sample every Nth page fault" },
+	{ "target_pid", CONF_INT, F(target_pid), 0, "0", 0, 4194304, NULL,
+	  "sample only this process (0 = the whole host)" },
+	{ "bpf_hook_tier", CONF_ENUM, F(bpf_hook_tier), 0, "auto", 0, 0, tier_choices,
+	  "context hook flavour: auto probes tp_btf, raw_tp, tracepoint in that order" },
+	{ "stacks", CONF_ENUM, F(stacks), 0, "none", 0, 0, stack_choices, "record stack ids" },
+	{ "ringbuf_bytes", CONF_INT, F(ringbuf_bytes), 0, "8388608", 65536, 1073741824, NULL,
+	  "BPF ring buffer size (power of two)" },
+	{ "agg_max_rows", CONF_INT, F(agg_max_rows), 0, "65536", 16, 16777216, NULL,
+	  "rows per window before keys are coarsened" },
+	{ "agg_max_flows", CONF_INT, F(agg_max_flows), 0, "131072", 1, 16777216, NULL,
+	  "flows per window in the flow dictionary" },
+	{ "xdp_interfaces", CONF_STRING, S(xdp_interfaces), "", 0, 0, NULL,
+	  "interfaces to attach the XDP context injector to (comma list)" },
+	{ "perf_mock_mode", CONF_BOOL, F(perf_mock_mode), 0, "false", 0, 0, NULL,
+	  "use the deterministic synthetic source instead of BPF (also --perf-mock / --no-perf-mock)" },
+	{ "mock_period_ms", CONF_INT, F(mock_period_ms), 0, "25", 1, 60000, NULL,
+	  "synthetic source: emit a batch every N ms" },
+	{ "mock_flows", CONF_INT, F(mock_flows), 0, "64", 1, 10000000, NULL, "synthetic source: distinct flows" },
+	{ "mock_rate", CONF_INT, F(mock_rate), 0, "20000", 0, 1000000000, NULL,
+	  "synthetic source: samples per second (0 = as fast as possible)" },
+	{ "mock_seed", CONF_UINT64, F(mock_seed), 0, "1", 0, 0, NULL, "synthetic source: seed" },
+	{ "metrics_address", CONF_HOST, S(metrics_address), "127.0.0.1", 0, 0, NULL, "Prometheus /metrics bind address" },
+	{ "metrics_port", CONF_PORT, F(metrics_port), 0, "9105", 0, 65535, NULL, "Prometheus /metrics port (0 = off)" },
+	{ "control_address", CONF_HOST, S(control_address), "127.0.0.1", 0, 0, NULL, "local control API bind address" },
+	{ "control_port", CONF_PORT, F(control_port), 0, "9200", 0, 65535, NULL, "local control API port (0 = off)" },
+	{ "clickhouse_endpoint", CONF_STRING, S(clickhouse_endpoint), "", 0, 0, NULL,
+	  "standalone mode: ClickHouse HTTP endpoint (used when no coordinator is configured)" },
+	{ "clickhouse_table", CONF_STRING, S(clickhouse_table), "ms_flow_rollup", 0, 0, NULL, "rollup table" },
+	{ "clickhouse_raw_table", CONF_STRING, S(clickhouse_raw_table), "ms_raw_samples", 0, 0, NULL, "raw sample table" },
+	{ "clickhouse_flush_ms", CONF_DURATION, F(clickhouse_flush_ms), 0, "500", 10, 600000, NULL,
+	  "standalone mode: flush age" },
+	{ "anomaly_enabled", CONF_BOOL, F(anomaly_enabled), 0, "true", 0, 0, NULL, "run the anomaly monitor" },
+	{ "anomaly_interfaces", CONF_STRING, S(anomaly_interfaces), "", 0, 0, NULL,
+	  "interfaces watched by the anomaly monitor (comma list)" },
+	{ "anomaly_interval_ms", CONF_DURATION, F(anomaly_interval_ms), 0, "500", 10, 600000, NULL,
+	  "anomaly monitor period" },
+	{ "log_level", CONF_STRING, S(log_level), "info", 0, 0, NULL, "error, warn, info or debug" },
+	{ "window_log", CONF_STRING, S(window_log), "", 0, 0, NULL,
+	  "append every closed window as one JSON line to this file" },
+	{ "duration_ms", CONF_DURATION, F(duration_ms), 0, "0", 0, 0, NULL, "stop after this long (0 = until signalled)" },
+	{ "summary", CONF_BOOL, F(summary), 0, "false", 0, 0, NULL, "print top flows and functions at exit" },
+};
+
+const struct conf_schema agent_config_schema = {
+	.prog = "micro_sentinel_agent",
+	.summary = "MicroSentinel agent: samples this host with eBPF and perf events, attributes samples "
+		   "to network flows, aggregates them into windows and exports them.",
+	.keys = keys,
+	.nkeys = sizeof(keys) / sizeof(keys[0]),
+};
+
+void agent_config_alias_args(int argc, char **argv)
+{
+	static char on[] = "--perf-mock-mode", off[] = "--no-perf-mock-mode";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--perf-mock") == 0)
+			argv[i] = on;
+		else if (strcmp(argv[i], "--no-perf-mock") == 0)
+			argv[i] = off;
+	}
+}
+
+int agent_config_validate(const struct agent_config *c, struct conf_error *err)
+{
+	if (c->diagnostic_budget < c->sentinel_budget) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "diagnostic_budget (%lld) must be >= sentinel_budget (%lld)",
+			 (long long)c->diagnostic_budget, (long long)c->sentinel_budget);
+		return -EINVAL;
+	}
+	int64_t rb = c->ringbuf_bytes;
+	if (rb & (rb - 1)) {
+		snprintf(err->msg, sizeof(err->msg), "ringbuf_bytes (%lld) must be a power of two", (long long)rb);
+		return -EINVAL;
+	}
+	if (ms_log_parse_level(c->log_level) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "log_level '%s': expected error, warn, info or debug", c->log_level);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,333 @@
+/* loop: see loop.h. */
+#include "loop.h"
+
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aggregator.h"
+#include "bqueue.h"
+#include "consumer.h"
+#include "events.h"
+#include "sampler.h"
+#include "synth.h"
+#include "window.h"
+
+#define LOOP_TICK_MS 50
+#define LOOP_CMD_QUEUE 256
+
+struct loop {
+	struct loop_opts o;
+	struct aggregator *agg;
+	struct consumer *cons;
+	struct synth *synth;
+	struct bqueue *cmds;
+	struct ms_runtime_cfg cfg;
+	int mode;
+	uint64_t seq;
+	uint64_t win_start_ns;            /* CLOCK_REALTIME */
+	uint64_t win_start_mono;
+	uint64_t prev_bpf[MS_CNT__MAX];
+	uint64_t prev_cpu[WINDOW_MAX_CPUS];
+	int ncpu;
+	uint64_t prev_lost, win_processed, synth_credit_ns, synth_last_mono;
+	uint8_t ev_iclass[WINDOW_MAX_EVENTS];
+	pthread_mutex_t stats_mu;         /* guards stats: written at window close, read by others */
+	struct loop_stats stats;
+};
+
+static uint64_t now_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void sink(void *arg, const struct ms_sample *s)
+{
+	struct loop *l = arg;
+	struct agg_sample as = {
+		.s = s,
+		.scale = 1.0,
+		.object_id = 0,
+		.numa_node = -1,
+		.iclass = s->event < WINDOW_MAX_EVENTS ? l->ev_iclass[s->event] : 0,
+	};
+	aggregator_add(l->agg, &as);
+	l->win_processed++;
+}
+
+static int apply_cfg(struct loop *l)
+{
+	uint64_t budget = l->mode == LOOP_MODE_DIAGNOSTIC ? l->o.diagnostic_budget : l->o.sentinel_budget;
+	sampler_cfg_init(&l->cfg, budget, l->o.hard_drop_ns, l->o.flow_skid_ns, l->o.thread_flow_ns);
+	l->cfg.flags = l->o.cfg_flags;
+	l->cfg.filter_tgid = l->o.filter_tgid;
+	l->cfg.ringbuf_wakeup_bytes = l->o.ringbuf_wakeup_bytes;
+	return l->o.sampler ? sampler_set_cfg(l->o.sampler, &l->cfg) : 0;
+}
+
+int loop_new(const struct loop_opts *opts, struct loop **ret)
+{
+	if (!opts->closed_out || (!opts->synth && !opts->sampler) || opts->window_ms == 0)
+		return -EINVAL;
+	struct loop *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->o = *opts;
+	l->mode = opts->mode;
+	l->seq = opts->first_seq ? opts->first_seq : 1;
+	l->ncpu = libbpf_num_possible_cpus();
+	if (l->ncpu < 0 || l->ncpu > WINDOW_MAX_CPUS)
+		l->ncpu = l->ncpu < 0 ? 1 : WINDOW_MAX_CPUS;
+	pthread_mutex_init(&l->stats_mu, NULL);
+	int r = aggregator_new(opts->agg_max_rows, opts->agg_max_flows, &l->agg);
+	if (r == 0)
+		r = bqueue_new(LOOP_CMD_QUEUE, &l->cmds);
+	if (r == 0 && opts->synth) {
+		struct synth_opts so = {
+			.nflows = opts->synth_flows ? opts->synth_flows : 64,
+			.seed = opts->synth_seed,
+			.nevents = opts->events ? (uint32_t)events_count(opts->events) : 1,
+			.unattributed_pct = 10,
+		};
+		r = synth_new(&so, &l->synth);
+	}
+	if (r == 0 && opts->sampler)
+		r = consumer_new(sampler_ringbuf_fd(opts->sampler), sink, l, &l->cons);
+	if (r == 0 && opts->events)
+		for (int i = 0; i < events_count(opts->events) && i < WINDOW_MAX_EVENTS; i++)
+			l->ev_iclass[i] = events_get(opts->events, i)->spec.iclass;
+	if (r == 0)
+		r = apply_cfg(l);
+	if (r < 0) {
+		loop_free(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+struct loop *loop_free(struct loop *l)
+{
+	if (!l)
+		return NULL;
+	consumer_free(l->cons);
+	synth_free(l->synth);
+	aggregator_free(l->agg);
+	bqueue_free(l->cmds, NULL);
+	pthread_mutex_destroy(&l->stats_mu);
+	free(l);
+	return NULL;
+}
+
+int loop_submit(struct loop *l, struct loop_cmd *cmd)
+{
+	return bqueue_push(l->cmds, cmd);
+}
+
+void loop_get_stats(struct loop *l, struct loop_stats *ret)
+{
+	pthread_mutex_lock(&l->stats_mu);
+	*ret = l->stats;
+	pthread_mutex_unlock(&l->stats_mu);
+}
+
+static void run_cmd(struct loop *l, struct loop_cmd *c)
+{
+	int r = 0;
+	switch (c->type) {
+	case LOOP_CMD_SET_MODE:
+		if (c->u.mode != LOOP_MODE_SENTINEL && c->u.mode != LOOP_MODE_DIAGNOSTIC)
+			r = -EINVAL;
+		else
+			l->mode = c->u.mode;
+		break;
+	case LOOP_CMD_SET_BUDGETS:
+		if (!c->u.budgets.sentinel || c->u.budgets.diagnostic < c->u.budgets.sentinel)
+			r = -EINVAL;
+		else {
+			l->o.sentinel_budget = c->u.budgets.sentinel;
+			l->o.diagnostic_budget = c->u.budgets.diagnostic;
+			l->o.hard_drop_ns = c->u.budgets.hard_drop_ns;
+		}
+		break;
+	case LOOP_CMD_SET_VALIDITY:
+		l->o.flow_skid_ns = c->u.validity.flow_skid_ns;
+		l->o.thread_flow_ns = c->u.validity.thread_flow_ns;
+		break;
+	case LOOP_CMD_SET_FILTER:
+		l->o.filter_tgid = c->u.filter_tgid;
+		break;
+	default:
+		r = -EOPNOTSUPP;
+	}
+	if (r == 0)
+		r = apply_cfg(l);
+	if (c->done)
+		c->done(c, r);
+}
+
+static void drain_cmds(struct loop *l)
+{
+	void *item;
+	while (bqueue_pop(l->cmds, &item, 0) == 0)
+		run_cmd(l, item);
+}
+
+static void close_window(struct loop *l, uint64_t end_real)
+{
+	struct window *w = aggregator_close(l->agg);
+	if (!w)
+		return; /* out of memory: rows stay in the table, retried next close */
+	uint64_t bpf[MS_CNT__MAX] = { 0 };
+	uint64_t cpu[WINDOW_MAX_CPUS] = { 0 };
+	if (l->o.sampler) {
+		sampler_read_counters(l->o.sampler, bpf, cpu, l->ncpu);
+		w->ncpu = (uint32_t)l->ncpu;
+		for (int i = 0; i < l->ncpu; i++)
+			w->cpu_emitted[i] = cpu[i] - l->prev_cpu[i];
+		memcpy(l->prev_cpu, cpu, sizeof(cpu));
+	}
+	else
+		bpf[MS_CNT_EMITTED] = l->prev_bpf[MS_CNT_EMITTED] + l->win_processed;
+	for (int i = 0; i < MS_CNT__MAX; i++)
+		w->c.bpf[i] = bpf[i] - l->prev_bpf[i];
+	uint64_t lost = l->cons ? consumer_lost(l->cons) : 0;
+	w->c.lost = lost - l->prev_lost;
+	w->c.processed = l->win_processed;
+	w->seq = l->seq++;
+	w->start_ns = l->win_start_ns;
+	w->end_ns = end_real;
+	w->mode = (uint8_t)l->mode;
+	w->budget_per_cpu = l->cfg.budget_per_sec;
+	if (l->o.events) {
+		int n = events_count(l->o.events);
+		w->nevents = (uint32_t)(n < WINDOW_MAX_EVENTS ? n : WINDOW_MAX_EVENTS);
+		for (uint32_t i = 0; i < w->nevents; i++) {
+			const struct events_state *st = events_get(l->o.events, (int)i);
+			snprintf(w->event_names[i], sizeof(w->event_names[i]), "%s", st->spec.name);
+			w->event_sources[i] = (uint8_t)st->source;
+		}
+	} else {
+		w->nevents = 1;
+		strcpy(w->event_names[0], "synthetic");
+		w->event_sources[0] = 1;
+	}
+
+	pthread_mutex_lock(&l->stats_mu);
+	l->stats.windows_closed++;
+	l->stats.samples_processed += l->win_processed;
+	l->stats.lost = lost;
+	memcpy(l->stats.bpf, bpf, sizeof(bpf));
+	pthread_mutex_unlock(&l->stats_mu);
+
+	memcpy(l->prev_bpf, bpf, sizeof(bpf));
+	l->prev_lost = lost;
+	l->win_processed = 0;
+	if (bqueue_push(l->o.closed_out, w) < 0) {
+		window_free(w);
+		pthread_mutex_lock(&l->stats_mu);
+		l->stats.windows_dropped++;
+		pthread_mutex_unlock(&l->stats_mu);
+	}
+}
+
+/* Generates the synthetic samples due since the last call (rate-limited) or one batch. */
+static void synth_tick(struct loop *l, uint64_t mono)
+{
+	uint64_t n;
+	if (l->o.synth_rate == 0) {
+		n = 65536;
+	} else {
+		if (!l->synth_last_mono)
+			l->synth_last_mono = mono;
+		l->synth_credit_ns += mono - l->synth_last_mono;
+		l->synth_last_mono = mono;
+		n = l->synth_credit_ns * l->o.synth_rate / 1000000000ULL;
+		l->synth_credit_ns -= n * 1000000000ULL / l->o.synth_rate;
+	}
+	struct ms_sample s, v;
+	for (uint64_t i = 0; i < n; i++) {
+		synth_next(l->synth, &s);
+		if (consumer_validate(&s, sizeof(s), &v) == 0)
+			sink(l, &v);
+	}
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+int loop_run(struct loop *l, volatile sig_atomic_t *stop)
+{
+	uint64_t start_mono = now_ns(CLOCK_MONOTONIC);
+	l->win_start_mono = start_mono;
+	l->win_start_ns = now_ns(CLOCK_REALTIME);
+	uint64_t win_ns = l->o.window_ms * 1000000ULL;
+	int err = 0;
+	while (!*stop) {
+		uint64_t mono = now_ns(CLOCK_MONOTONIC);
+		if (l->o.duration_ms && mono - start_mono >= l->o.duration_ms * 1000000ULL)
+			break;
+		uint64_t until_close = l->win_start_mono + win_ns > mono ? l->win_start_mono + win_ns - mono : 0;
+		int tick = (int)(until_close / 1000000ULL);
+		if (tick > LOOP_TICK_MS)
+			tick = LOOP_TICK_MS;
+		if (l->cons) {
+			int r = consumer_poll(l->cons, tick);
+			if (r < 0) {
+				err = r;
+				break;
+			}
+		} else {
+			synth_tick(l, mono);
+			if (l->o.synth_rate || l->o.synth_period_ms)
+				sleep_ms(l->o.synth_period_ms ? (uint64_t)l->o.synth_period_ms
+							       : (uint64_t)(tick ? tick : 1));
+		}
+		drain_cmds(l);
+		mono = now_ns(CLOCK_MONOTONIC);
+		if (mono - l->win_start_mono >= win_ns) {
+			uint64_t real = now_ns(CLOCK_REALTIME);
+			close_window(l, real);
+			l->win_start_mono = mono;
+			l->win_start_ns = real;
+		}
+	}
+	/* flush: stop sampling first so the counters cannot move, then what the ring still holds
+	 * belongs to the open window (emitted == processed for the run) */
+	if (l->o.events)
+		events_close(l->o.events);
+	if (l->cons)
+		consumer_drain(l->cons);
+	drain_cmds(l);
+	close_window(l, now_ns(CLOCK_REALTIME));
+	return err;
+}
+
+uint64_t loop_bench_synth(struct loop *l, uint64_t n, uint64_t window_n)
+{
+	struct ms_sample s, v;
+	uint64_t total = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		synth_next(l->synth, &s);
+		if (consumer_validate(&s, sizeof(s), &v) == 0)
+			sink(l, &v);
+		if (window_n && (i + 1) % window_n == 0) {
+			struct window *w = aggregator_close(l->agg);
+			if (w) {
+				total += window_samples(w);
+				window_free(w);
+			}
+			l->win_processed = 0;
+		}
+	}
+	return total;
+}

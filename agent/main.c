@@ -1,0 +1,305 @@
+/* micro_sentinel_agent: daemon root. init (config, BPF, events, exporters) → sampling loop on
+ * this thread → shutdown (flush the open window, detach every program and link, close every fd).
+ * The only mutable globals of the agent live here: the stop flag set by signal handlers. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "bqueue.h"
+#include "config.h"
+#include "events.h"
+#include "export.h"
+#include "httpd.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "sampler.h"
+#include "symbolizer.h"
+#include "synth.h"
+#include "window.h"
+
+#define MS_VERSION "0.1.0"
+#define CLOSED_QUEUE_LEN 64
+
+static volatile sig_atomic_t stop_flag;
+
+static void free_window_item(void *p)
+{
+	window_free(p);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf is chatty at info/debug; its warnings explain load failures (verifier, BTF) */
+	if (level == LIBBPF_DEBUG && ms_log_get_level() < MS_LOG_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && ms_log_get_level() < MS_LOG_DEBUG)
+		return 0;
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	ms_log(level == LIBBPF_WARN ? MS_LOG_WARN : MS_LOG_DEBUG, "LIBBPF", "%s", buf);
+	return 0;
+}
+
+static int load_config(int argc, char **argv, struct agent_config *cfg)
+{
+	struct conf_error err = { { 0 } };
+	struct conf_args args;
+	agent_config_alias_args(argc, argv);
+	if (conf_defaults(&agent_config_schema, cfg, &err) < 0 ||
+	    conf_parse_args(&agent_config_schema, cfg, argc, argv, &args, &err) < 0)
+		goto bad;
+	if (args.help) {
+		conf_print_help(&agent_config_schema, stdout);
+		exit(0);
+	}
+	if (args.version) {
+		printf("micro_sentinel_agent %s\n", MS_VERSION);
+		exit(0);
+	}
+	if (args.npositional) {
+		snprintf(err.msg, sizeof(err.msg), "unexpected argument '%s' (flags are --key=value)",
+			 args.positional[0]);
+		goto bad;
+	}
+	if (args.config_path) {
+		if (conf_load_file(&agent_config_schema, cfg, args.config_path, &err) < 0)
+			goto bad;
+		if (conf_parse_args(&agent_config_schema, cfg, argc, argv, &args, &err) < 0)
+			goto bad;
+	}
+	if (agent_config_validate(cfg, &err) < 0)
+		goto bad;
+	if (!cfg->agent_id[0] && gethostname(cfg->agent_id, sizeof(cfg->agent_id) - 1) < 0)
+		snprintf(cfg->agent_id, sizeof(cfg->agent_id), "unknown");
+	return 0;
+bad:
+	ms_err("CONFIG-INVALID", "%s", err.msg);
+	fprintf(stderr, "see --help for every key\n");
+	return -EINVAL;
+}
+
+static void log_sampler_report(const struct sampler_report *rep)
+{
+	for (int t = 0; t < SAMPLER_TIER__N; t++)
+		if (rep->tier_err[t])
+			ms_warn("BPF-HOOK-FALLBACK", "%s context hooks unavailable (%s)%s",
+				sampler_tier_name(t), strerror(-rep->tier_err[t]),
+				t == rep->tier ? "" : ", trying the next flavour");
+	ms_info("BPF-LOADED", "context hooks attached via %s; socket context %s; datagram context %s",
+		sampler_tier_name(rep->tier), rep->sock_hooks ? "on" : "OFF (kernel lacks sock_*_length)",
+		rep->skb_copy_hook ? "on" : "off");
+	if (rep->xdp_err[0])
+		ms_warn("BPF-XDP-ATTACH", "XDP context injector: %s", rep->xdp_err);
+}
+
+static void log_events(const struct events *ev)
+{
+	for (int i = 0; i < events_count(ev); i++) {
+		const struct events_state *st = events_get(ev, i);
+		if (st->live)
+			ms_info("EVENT-LIVE", "%s (%s) live on %d CPUs", st->spec.name,
+				st->source ? "sw" : "hw", st->ncpus_open);
+		else
+			ms_warn("EVENT-FALLBACK", "%s (%s): %s", st->spec.name, st->source ? "sw" : "hw", st->reason);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_config cfg;
+	if (load_config(argc, argv, &cfg) < 0)
+		return 2;
+	ms_log_set_level((enum ms_log_level)ms_log_parse_level(cfg.log_level));
+	libbpf_set_print(libbpf_log);
+
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal; /* no SA_RESTART: poll returns EINTR and the loop sees the flag */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = 1;
+	struct sampler *smp = NULL;
+	struct events *ev = NULL;
+	struct bqueue *closed = NULL;
+	struct symbolizer *sym = NULL;
+	struct metrics *met = NULL;
+	struct httpd *http = NULL;
+	struct export *exp = NULL;
+	struct loop *loop = NULL;
+	char errbuf[256] = "";
+	int r;
+
+	ms_info("AGENT-START", "micro_sentinel_agent %s id=%s mode=%s window=%" PRIu64 "ms source=%s",
+		MS_VERSION, cfg.agent_id,
+		cfg.mode == AGENT_MODE_DIAGNOSTIC ? "diagnostic" : cfg.mode == AGENT_MODE_SENTINEL ? "sentinel" : "auto",
+		cfg.window_ms, cfg.perf_mock_mode ? "synthetic" : "bpf");
+
+	struct events_opts eo = {
+		.cpu_clock_freq = (uint64_t)cfg.sample_freq,
+		.page_fault_period = (uint64_t)cfg.page_fault_period,
+		.target_pid = cfg.target_pid ? (int32_t)cfg.target_pid : -1,
+		.override = cfg.events,
+	};
+	if ((r = events_new(&eo, &ev, errbuf, sizeof(errbuf))) < 0) {
+		ms_err("CONFIG-INVALID", "events: %s", errbuf);
+		rc = 2;
+		goto out;
+	}
+
+	if (!cfg.perf_mock_mode) {
+		struct sampler_report rep;
+		struct sampler_opts so = {
+			.tier = cfg.bpf_hook_tier,
+			.ringbuf_bytes = (uint32_t)cfg.ringbuf_bytes,
+			.thread_ctx_entries = 65536,
+			.stacks = cfg.stacks,
+			.stack_entries = 8192,
+			.xdp_interfaces = cfg.xdp_interfaces,
+		};
+		r = sampler_open(&so, &smp, &rep);
+		if (r < 0) {
+			log_sampler_report(&rep);
+			if (r == -ENOENT)
+				ms_err("BPF-NO-BTF", "cannot load BPF programs: kernel BTF or tracepoints missing (%s)",
+				       strerror(-r));
+			else
+				ms_err("BPF-LOAD-FAILED", "cannot load BPF programs: %s (root or CAP_BPF+CAP_PERFMON needed)",
+				       strerror(-r));
+			goto out;
+		}
+		log_sampler_report(&rep);
+		r = events_open_attach(ev, sampler_pmu_prog(smp));
+		log_events(ev);
+		if (r < 0) {
+			ms_err("EVENTS-NONE", "no sampling event could be opened: refusing to run with zero live events");
+			goto out;
+		}
+	}
+
+	if ((r = bqueue_new(CLOSED_QUEUE_LEN, &closed)) < 0 || (r = metrics_new(cfg.agent_id, &met)) < 0) {
+		ms_err("AGENT-INIT", "out of memory");
+		goto out;
+	}
+	metrics_set_capability(met, cfg.perf_mock_mode ? NULL : ev, smp ? "bpf" : "synthetic", cfg.perf_mock_mode);
+	int mode = cfg.mode == AGENT_MODE_DIAGNOSTIC ? LOOP_MODE_DIAGNOSTIC : LOOP_MODE_SENTINEL;
+	metrics_set_mode(met, mode, (uint64_t)cfg.sentinel_budget, (uint64_t)cfg.diagnostic_budget);
+
+	struct symbolizer_opts syo = { 0 };
+	if ((r = symbolizer_new(&syo, &sym)) < 0) {
+		ms_err("SYMBOLIZER-INIT", "cannot start the symbolizer: %s", strerror(-r));
+		goto out;
+	}
+	if (cfg.perf_mock_mode)
+		for (uint32_t i = 0; i < SYNTH_NFUNCS; i++) {
+			char name[64];
+			synth_func_name(i, name, sizeof(name));
+			symbolizer_register_region(sym, SYNTH_PID, SYNTH_CODE_BASE + (uint64_t)i * SYNTH_FUNC_SIZE,
+						   SYNTH_FUNC_SIZE, name, "[synthetic]");
+		}
+
+	if (cfg.metrics_port) {
+		struct httpd_opts ho = { .max_body_bytes = 1 << 20 };
+		r = httpd_new(cfg.metrics_address, cfg.metrics_port, &ho, &http);
+		if (r == 0)
+			r = metrics_register(met, http);
+		if (r < 0) {
+			ms_err("METRICS-LISTEN", "cannot serve /metrics on %s:%u: %s", cfg.metrics_address,
+			       cfg.metrics_port, strerror(-r));
+			goto out;
+		}
+		ms_info("METRICS-LISTEN", "serving /metrics on %s:%u", cfg.metrics_address, httpd_port(http));
+	}
+
+	struct export_opts xo = {
+		.in = closed,
+		.sym = sym,
+		.metrics = met,
+		.window_log = cfg.window_log,
+		.agent_id = cfg.agent_id,
+	};
+	if ((r = export_start(&xo, &exp)) < 0) {
+		ms_err("EXPORT-INIT", "cannot start the window exporter: %s", strerror(-r));
+		goto out;
+	}
+
+	struct loop_opts lo = {
+		.sampler = smp,
+		.events = ev,
+		.synth = cfg.perf_mock_mode,
+		.synth_flows = (uint32_t)cfg.mock_flows,
+		.synth_seed = cfg.mock_seed,
+		.synth_rate = (uint64_t)cfg.mock_rate,
+		.synth_period_ms = (uint32_t)cfg.mock_period_ms,
+		.window_ms = cfg.window_ms,
+		.agg_max_rows = (uint32_t)cfg.agg_max_rows,
+		.agg_max_flows = (uint32_t)cfg.agg_max_flows,
+		.sentinel_budget = (uint64_t)cfg.sentinel_budget,
+		.diagnostic_budget = (uint64_t)cfg.diagnostic_budget,
+		.hard_drop_ns = cfg.hard_drop_ns,
+		.flow_skid_ns = cfg.flow_skid_ns,
+		.thread_flow_ns = cfg.thread_flow_ns,
+		.cfg_flags = (cfg.stacks & SAMPLER_STACKS_KERNEL ? MS_CFG_F_KSTACK : 0) |
+			     (cfg.stacks & SAMPLER_STACKS_USER ? MS_CFG_F_USTACK : 0),
+		.filter_tgid = (uint32_t)cfg.target_pid,
+		.ringbuf_wakeup_bytes = (uint32_t)(cfg.ringbuf_bytes / 4),
+		.mode = mode,
+		.first_seq = 1,
+		.duration_ms = cfg.duration_ms,
+		.closed_out = closed,
+	};
+	if ((r = loop_new(&lo, &loop)) < 0) {
+		ms_err("LOOP-INIT", "cannot start the sampling loop: %s", strerror(-r));
+		goto out;
+	}
+	ms_info("AGENT-READY", "sampling (%d live events)", cfg.perf_mock_mode ? 1 : events_live_count(ev));
+
+	r = loop_run(loop, &stop_flag);
+	if (r < 0) {
+		ms_err("LOOP-FAILED", "sampling loop stopped: %s", strerror(-r));
+		goto out;
+	}
+	rc = 0;
+out:
+	/* detach first so nothing samples while the rest shuts down */
+	events_close(ev);
+	sampler_free(smp);
+	smp = NULL;
+	if (exp) {
+		export_stop(exp);
+		struct loop_stats ls = { 0 };
+		if (loop)
+			loop_get_stats(loop, &ls);
+		ms_info("AGENT-STOP", "windows=%" PRIu64 " processed=%" PRIu64 " emitted=%" PRIu64
+			" budget_drops=%" PRIu64 " unattributed=%" PRIu64 " lost=%" PRIu64,
+			ls.windows_closed, ls.samples_processed, ls.bpf[MS_CNT_EMITTED],
+			ls.bpf[MS_CNT_DROP_BUDGET], ls.bpf[MS_CNT_UNATTRIBUTED], ls.lost);
+		if (cfg.summary)
+			export_print_summary(exp, stdout, 10);
+	}
+	export_free(exp);
+	loop_free(loop);
+	httpd_free(http);
+	bqueue_free(closed, free_window_item);
+	symbolizer_free(sym);
+	metrics_free(met);
+	events_free(ev);
+	return rc;
+}

@@ -1,0 +1,92 @@
+/* window: a closed aggregation window — rows keyed by (flow, code location/function, stack,
+ * event, memory node, direction, interference class, data object) with sample counts and
+ * normalised cost, plus the dictionaries (flow tuples, function names) its rows refer to and the
+ * sampling counters of the window. Immutable once closed and handed out of the sampling loop,
+ * except for window_symbolize, which the export worker runs on its own copy before anyone else
+ * reads it. Not thread-safe by itself: one owner at a time (passed through queues). */
+#ifndef MS_WINDOW_H
+#define MS_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ms_abi.h"
+
+#define WINDOW_NO_STACK UINT64_MAX
+#define WINDOW_MAX_EVENTS 16
+#define WINDOW_MAX_CPUS 256
+
+struct window_row {
+	uint64_t flow_id;     /* 0 = unattributed */
+	uint64_t ip;          /* code address; 0 once rows are merged by function */
+	uint64_t func_id;     /* stable function id; 0 until symbolized */
+	uint64_t stack_id;    /* (ustack << 32 | kstack) as u32 each, WINDOW_NO_STACK = none */
+	uint64_t object_id;   /* data object id, 0 = none */
+	uint64_t samples;
+	double norm_cost;     /* Σ period × multiplex scale / GSO segments */
+	uint32_t pid;
+	uint16_t event;       /* index into the window's event names */
+	int16_t numa_node;    /* memory node of the data address, -1 unknown */
+	uint8_t dir;          /* enum ms_dir */
+	uint8_t iclass;       /* interference class of the event */
+	uint8_t user_mode;
+	uint8_t _pad[5];
+};
+
+struct window_flow {
+	uint64_t flow_id;
+	struct ms_flow_tuple tuple;
+};
+
+struct window_func {
+	uint64_t func_id;
+	char name[128];
+	char module[128];
+};
+
+/* Counter deltas over the window, in the names of SPEC §13. */
+struct window_counters {
+	uint64_t bpf[MS_CNT__MAX];     /* BPF outcome counters (emitted, budget, gap, ...) */
+	uint64_t processed;            /* samples through the user-space pipeline */
+	uint64_t lost;                 /* ring records rejected by validation */
+	uint64_t agg_degraded;         /* samples aggregated under a coarser key (table full) */
+	uint64_t agg_dropped;          /* samples that did not fit even coarsened */
+	uint64_t flows_overflow;       /* flows whose tuple did not fit the dictionary */
+};
+
+struct window {
+	uint64_t seq;
+	uint64_t start_ns, end_ns;     /* CLOCK_REALTIME */
+	uint8_t mode;                  /* 0 sentinel, 1 diagnostic */
+	uint8_t _pad[7];
+	uint64_t budget_per_cpu;       /* budget in force when the window closed */
+	struct window_counters c;
+	uint32_t nevents;
+	char event_names[WINDOW_MAX_EVENTS][48];
+	uint8_t event_sources[WINDOW_MAX_EVENTS]; /* 0 hw, 1 sw */
+	uint32_t ncpu;                 /* entries of cpu_emitted */
+	uint64_t cpu_emitted[WINDOW_MAX_CPUS]; /* emitted per CPU in the window (token bucket checks) */
+	uint32_t nrows, nflows, nfuncs;
+	struct window_row *rows;
+	struct window_flow *flows;
+	struct window_func *funcs;     /* filled by window_symbolize */
+};
+
+struct window *window_alloc(uint32_t nrows, uint32_t nflows);
+struct window *window_free(struct window *w);
+
+/* Σ samples over rows. */
+uint64_t window_samples(const struct window *w);
+
+const struct window_flow *window_find_flow(const struct window *w, uint64_t flow_id);
+const struct window_func *window_find_func(const struct window *w, uint64_t func_id);
+
+/* Top-k flows by samples: fills ids[] and samples[] (k entries max), returns count. */
+int window_top_flows(const struct window *w, int k, uint64_t *ids, uint64_t *samples);
+/* Top-k functions by samples (after symbolization). */
+int window_top_funcs(const struct window *w, int k, uint64_t *ids, uint64_t *samples);
+
+/* Formats a tuple as "tcp 10.0.0.1:443 -> 10.0.0.2:5555 rx". */
+void window_format_tuple(const struct ms_flow_tuple *t, char *buf, size_t len);
+
+#endif
