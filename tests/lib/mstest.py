@@ -135,3 +135,29 @@ def bpf_links():
 
 def main():
     unittest.main(verbosity=2)
+
+
+def bpf_objects_of(pid):
+    """(prog ids, link ids) held open by process pid, read from /proc/PID/fdinfo: exact even when
+    other agents run on the same machine."""
+    progs, links = set(), set()
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        progs.add(int(line.split()[1]))
+                    elif line.startswith("link_id:"):
+                        links.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return progs, links
+
+
+def bpf_prog_exists(prog_id):
+    return run(["bpftool", "prog", "show", "id", str(prog_id)], check=False).returncode == 0
+
+
+def bpf_link_exists(link_id):
+    return run(["bpftool", "link", "show", "id", str(link_id)], check=False).returncode == 0
