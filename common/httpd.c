@@ -33,6 +33,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 
+#include "jsonw.h"
 #include "log.h"
 
 enum call_state { CALL_BODY, CALL_PENDING, CALL_DONE };
@@ -54,6 +55,8 @@ struct httpd {
 	unsigned refs;
 	unsigned inflight;       /* our code running inside nng callbacks that may call handlers */
 	bool stopping;
+	bool started;            /* nng_http_server_start succeeded: ours to stop */
+	uintptr_t next_id;
 	nng_http_server *srv;
 	nng_url *url;
 	uint16_t port;
@@ -79,6 +82,7 @@ struct httpd_call {
 	unsigned refs;
 	unsigned busy;
 	int deferred_rv;
+	uintptr_t id;            /* what on_cancel is given: nng reuses the aio per connection */
 	bool expect_continue;    /* 100 Continue still to be written before the body read */
 	httpd_handler_fn fn;
 	void *arg;
@@ -153,41 +157,23 @@ static void handler_dtor(void *arg)
 
 /* ---- responses ---------------------------------------------------------------------- */
 
-size_t httpd_json_escape(const char *s, char *out, size_t size)
+/* {"error":"<status text>","reason":"<reason>"}; the reason is cut at 512 bytes. */
+static int error_body(int status, const char *reason, char **ret_body, size_t *ret_len)
 {
-	size_t n = 0;
-	if (size == 0)
-		return 0;
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		char tmp[8];
-		size_t k;
-		if (ch == '"' || ch == '\\') {
-			tmp[0] = '\\'; tmp[1] = (char)ch; k = 2;
-		} else if (ch == '\n' || ch == '\r' || ch == '\t') {
-			tmp[0] = '\\'; tmp[1] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : 't'; k = 2;
-		} else if (ch < 0x20) {
-			k = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-		} else {
-			/* keep multi-byte UTF-8 sequences whole when truncating */
-			k = 1;
-			if (ch >= 0xc0)
-				while ((unsigned char)s[k] >= 0x80 && (unsigned char)s[k] < 0xc0 && k < 4)
-					k++;
-			if (n + k + 1 > size)
-				break;
-			memcpy(out + n, s, k);
-			n += k;
-			s += k - 1;
-			continue;
-		}
-		if (n + k + 1 > size)
-			break;
-		memcpy(out + n, tmp, k);
-		n += k;
-	}
-	out[n] = '\0';
-	return n;
+	struct jsonw *w;
+	int rv = jsonw_new(2048, &w);
+	if (rv < 0)
+		return rv;
+	reason = reason ? reason : "";
+	jsonw_begin_object(w);
+	jsonw_key(w, "error");
+	jsonw_string(w, status_text(status));
+	jsonw_key(w, "reason");
+	jsonw_stringn(w, reason, strnlen(reason, 512));
+	jsonw_end_object(w);
+	rv = jsonw_take(w, ret_body, ret_len);
+	jsonw_free(w);
+	return rv;
 }
 
 /* Builds a response; extra is one more "Name", "value" header pair or NULLs. */
@@ -215,11 +201,13 @@ static nng_http_res *make_res(const struct httpd *h, int status, const char *cty
 static nng_http_res *make_error(const struct httpd *h, int status, const char *reason,
 				bool close, const char *xname, const char *xvalue)
 {
-	char esc[512], body[640];
-	httpd_json_escape(reason ? reason : "", esc, sizeof(esc));
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\"}",
-			 status_text(status), esc);
-	return make_res(h, status, NULL, body, (size_t)n, close, xname, xvalue);
+	char *body;
+	size_t len;
+	if (error_body(status, reason, &body, &len) < 0)
+		return NULL;
+	nng_http_res *res = make_res(h, status, NULL, body, len, close, xname, xvalue);
+	free(body);
+	return res;
 }
 
 /* Hands res to nng (or closes the connection when res is NULL: out of memory). */
@@ -323,12 +311,16 @@ static void call_cancel_finish(struct httpd_call *c, enum call_state was, int rv
 	call_unref(c, 1); /* the nng side */
 }
 
+/* nng's cancel: connection or server closing, or the reply timeout (NNG_ETIMEDOUT). arg is
+ * the call id, not the call: a late cancel (the expire thread took it just before a reply
+ * finished the aio) must not hit the next request nng runs on the same aio. */
 static void on_cancel(nng_aio *aio, void *arg, int rv)
 {
-	struct httpd *h = arg;
+	/* the only handler, alive until nng stops calling into it; it holds a ref on h */
+	struct httpd *h = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
 	struct httpd_call *c;
 	pthread_mutex_lock(&h->mtx);
-	for (c = h->pending; c && c->aio != aio; c = c->next)
+	for (c = h->pending; c && (c->aio != aio || c->id != (uintptr_t)arg); c = c->next)
 		;
 	if (!c) { /* already answered: nothing to do */
 		pthread_mutex_unlock(&h->mtx);
@@ -707,6 +699,7 @@ static void handle_request(struct httpd *h, nng_aio *aio, nng_http_req *req, nng
 		h->stats.busy_rejects++;
 	} else {
 		h->refs++; /* the call's */
+		c->id = ++h->next_id;
 		c->state = blen ? CALL_BODY : CALL_PENDING;
 		c->refs = 3; /* nng side, busy section, body read or user */
 		c->busy = 1;
@@ -730,7 +723,7 @@ static void handle_request(struct httpd *h, nng_aio *aio, nng_http_req *req, nng
 	}
 	/* nng's aio timeout is the reply timeout: on expiry on_cancel gets NNG_ETIMEDOUT. */
 	nng_aio_set_timeout(aio, (nng_duration)h->reply_timeout_ms);
-	nng_aio_defer(aio, on_cancel, h);
+	nng_aio_defer(aio, on_cancel, (void *)c->id);
 	if (blen)
 		body_start(c);
 	call_unbusy(c);
@@ -832,7 +825,10 @@ static int start_server(struct httpd *h, const char *address, uint16_t port)
 		nng_http_handler_free(nh); /* calls handler_dtor */
 		return errno_from_nng(rv);
 	}
-	if ((rv = nng_http_server_start(h->srv)) != 0 || (rv = nng_http_server_get_addr(h->srv, &sa)) != 0)
+	if ((rv = nng_http_server_start(h->srv)) != 0)
+		return errno_from_nng(rv);
+	h->started = true;
+	if ((rv = nng_http_server_get_addr(h->srv, &sa)) != 0)
 		return errno_from_nng(rv);
 	h->port = ntohs(sa.s_family == NNG_AF_INET6 ? sa.s_in6.sa_port : sa.s_in.sa_port);
 	return 0;
@@ -854,8 +850,10 @@ int httpd_new(const char *address, uint16_t port, const struct httpd_opts *opts,
 	h->reply_timeout_ms = o.reply_timeout_ms ? o.reply_timeout_ms : HTTPD_DEFAULT_REPLY_TIMEOUT_MS;
 	h->max_pending = o.max_pending ? o.max_pending : HTTPD_DEFAULT_MAX_PENDING;
 	int rv = 0;
-	if ((o.bearer_token && o.bearer_token[0] && !(h->token = strdup(o.bearer_token))) ||
-	    (o.server_name && !(h->server_name = strdup(o.server_name))))
+	if (h->max_body > HTTPD_MAX_BODY_LIMIT || h->reply_timeout_ms > HTTPD_MAX_REPLY_TIMEOUT_MS)
+		rv = -EINVAL;
+	if (rv == 0 && ((o.bearer_token && o.bearer_token[0] && !(h->token = strdup(o.bearer_token))) ||
+			(o.server_name && !(h->server_name = strdup(o.server_name)))))
 		rv = -ENOMEM;
 	if (rv == 0)
 		rv = start_server(h, address, port);
@@ -875,7 +873,9 @@ struct httpd *httpd_free(struct httpd *h)
 	pthread_mutex_lock(&h->mtx);
 	h->stopping = true;
 	pthread_mutex_unlock(&h->mtx);
-	if (h->srv)
+	/* nng shares one server per address: stop only what we started (a failed httpd_new on a
+	 * port this process already serves must not stop the other one) */
+	if (h->started)
 		nng_http_server_stop(h->srv); /* closes connections: on_cancel for deferred calls */
 	pthread_mutex_lock(&h->mtx);
 	while (h->inflight > 0)
@@ -1011,9 +1011,9 @@ void httpd_call_reply(struct httpd_call *c, int status, const char *content_type
 
 void httpd_call_reply_error(struct httpd_call *c, int status, const char *reason)
 {
-	char esc[512], body[640];
-	httpd_json_escape(reason ? reason : "", esc, sizeof(esc));
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\"}",
-			 status_text(status), esc);
-	httpd_call_reply(c, status, "application/json", body, (size_t)n);
+	char *body = NULL;
+	size_t len = 0;
+	(void)error_body(status, reason, &body, &len); /* on ENOMEM an empty body still answers */
+	httpd_call_reply(c, status, "application/json", body, len);
+	free(body);
 }

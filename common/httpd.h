@@ -5,7 +5,14 @@
  * nng has no per-connection read timeout and no connection cap: a client that connects and
  * sends nothing (or half a request header) costs one fd and a few KiB until it goes away, but
  * never delays other clients (every connection is served asynchronously). A body that trickles
- * in is bounded by the reply timeout (408, connection closed).
+ * in is bounded by the reply timeout (408, connection closed). Idle connections are reclaimed
+ * only by the client; at the fd limit nng 1.5.2's accept loop spins on a core and new clients
+ * wait (measured): keep RLIMIT_NOFILE well above the expected client count.
+ * Requests nng rejects before this module sees them (malformed request line or headers, a
+ * target not starting with '/', HTTP/2) get a JSON body that nng labels text/html.
+ * Known nng 1.5.2 flaw (nng#1594, fixed upstream after 1.5.2, not in Debian's 1.5.2-2): a
+ * request path ending in a %XX escape makes nng's path normaliser read (and shift-write) past
+ * its heap buffer before any handler or auth runs. Bind to loopback where possible.
  * Thread-safety: httpd_new/httpd_free from one thread; httpd_route, httpd_port and httpd_stats
  * from any thread; a call's accessors and its reply from any one thread at a time. Handlers run
  * on nng's callback threads and must not block them: queue the call and reply later. */
@@ -24,6 +31,8 @@ struct httpd_call;
 #define HTTPD_MAX_ROUTES 64
 #define HTTPD_MAX_PATH 256      /* longest route path */
 #define HTTPD_MAX_URI 8192      /* longer request targets get 414 */
+#define HTTPD_MAX_BODY_LIMIT (1u << 30)          /* largest max_body_bytes accepted */
+#define HTTPD_MAX_REPLY_TIMEOUT_MS 86400000u     /* largest reply_timeout_ms accepted (1 day) */
 
 struct httpd_opts {
 	size_t max_body_bytes;     /* 0 = HTTPD_DEFAULT_MAX_BODY; larger bodies get 413 */
@@ -55,7 +64,7 @@ typedef void (*httpd_handler_fn)(void *arg, struct httpd_call *call);
 
 /* Starts listening on address:port. address is an IPv4 literal, an IPv6 literal ("::1" or
  * "[::1]") or a host name, resolved here (first result). port 0 picks a free port.
- * Returns 0, -EINVAL (bad arguments), -EADDRNOTAVAIL (name does not resolve or the address is
+ * Returns 0, -EINVAL (bad arguments or options out of range), -EADDRNOTAVAIL (name does not resolve or the address is
  * not local), -EADDRINUSE, -EACCES or -ENOMEM. */
 int httpd_new(const char *address, uint16_t port, const struct httpd_opts *opts,
 	      struct httpd **ret_httpd);
@@ -105,9 +114,5 @@ int httpd_query_get(const char *query, const char *key, char *buf, size_t size);
 /* Percent-decodes in[0..len) into out (NUL-terminated). Returns the decoded length, -EINVAL
  * for a malformed escape or %00, -ENOSPC when out is too small. */
 int httpd_path_decode(const char *in, size_t len, char *out, size_t size);
-
-/* Writes s JSON-escaped (without quotes) into out, NUL-terminated, truncating at a character
- * boundary to fit. Returns the length written. */
-size_t httpd_json_escape(const char *s, char *out, size_t size);
 
 #endif
