@@ -21,16 +21,18 @@ struct agg_key {
 	uint8_t dir;
 	uint8_t iclass;
 	uint8_t user_mode;
-	uint8_t level;       /* 0 full key, 1 no code location, 2 flow/event/dir only */
+	uint8_t level;       /* 0 full key, 1 no code location, 2 flow/event/dir, 3 overflow flow */
 	uint32_t _pad;
 };
 
+/* One cache line: a lookup that misses the cache costs one line. samples == 0 marks a free slot
+ * (a used slot always has at least one sample). */
 struct agg_slot {
 	struct agg_key k;
 	uint64_t samples;
 	double norm_cost;
-	uint8_t used;
 };
+_Static_assert(sizeof(struct agg_slot) == 64, "aggregator slot must stay one cache line");
 
 struct flow_slot {
 	uint64_t flow_id;    /* 0 = empty */
@@ -87,11 +89,12 @@ int aggregator_new(uint32_t max_rows, uint32_t max_flows, struct aggregator **re
 	if (!a)
 		return -ENOMEM;
 	a->max_rows = max_rows;
-	a->max_coarse = max_rows / 8 + 16;
+	/* coarse keys: (flow, event, dir) must fit every live flow, plus slack for level 1 */
+	a->max_coarse = max_rows / 8 + max_flows + 16;
 	a->cap = pow2_at_least(2ULL * (max_rows + a->max_coarse));
 	a->mask = a->cap - 1;
 	a->slots = calloc(a->cap, sizeof(*a->slots));
-	a->used_idx = calloc(max_rows + a->max_coarse, sizeof(*a->used_idx));
+	a->used_idx = calloc(a->cap, sizeof(*a->used_idx));
 	a->max_flows = max_flows;
 	a->fcap = pow2_at_least(2ULL * max_flows);
 	a->fmask = a->fcap - 1;
@@ -115,19 +118,21 @@ struct aggregator *aggregator_free(struct aggregator *a)
 	return NULL;
 }
 
-/* Finds or inserts k. Inserting is allowed while the level's budget has room. */
+/* Finds or inserts k. Inserting is allowed while the level's budget has room; level 3 (a few
+ * rows per event and direction) always has room: the table reserves it. */
 static struct agg_slot *lookup(struct aggregator *a, const struct agg_key *k, bool *full)
 {
 	uint32_t i = (uint32_t)key_hash(k) & a->mask;
 	for (;;) {
 		struct agg_slot *s = &a->slots[i];
-		if (!s->used) {
-			bool room = k->level == 0 ? a->nfull < a->max_rows : a->ncoarse < a->max_coarse;
+		if (!s->samples) {
+			bool room = k->level == 0   ? a->nfull < a->max_rows
+				    : k->level < 3 ? a->ncoarse < a->max_coarse
+						   : a->nused < a->cap / 2 + a->cap / 4;
 			if (!room) {
 				*full = true;
 				return NULL;
 			}
-			s->used = 1;
 			s->k = *k;
 			a->used_idx[a->nused++] = i;
 			if (k->level == 0)
@@ -203,6 +208,13 @@ void aggregator_add(struct aggregator *a, const struct agg_sample *as)
 			c.stack_id = WINDOW_NO_STACK;
 			c.level = 2;
 			slot = lookup(a, &c, &full);
+			if (!slot) {
+				/* even per-flow rows are exhausted: count under the overflow flow, so
+				 * Σsamples is kept and the loss of flow identity is visible */
+				c.flow_id = WINDOW_FLOW_OVERFLOW;
+				c.level = 3;
+				slot = lookup(a, &c, &full);
+			}
 		}
 		if (!slot) {
 			a->dropped++;
@@ -213,7 +225,7 @@ void aggregator_add(struct aggregator *a, const struct agg_sample *as)
 	slot->samples++;
 	slot->norm_cost += cost;
 	a->samples++;
-	if (s->flow_id)
+	if (s->flow_id && slot->k.level < 3)
 		flow_remember(a, s->flow_id, &s->flow);
 }
 
@@ -237,7 +249,7 @@ struct window *aggregator_close(struct aggregator *a)
 		r->dir = s->k.dir;
 		r->iclass = s->k.iclass;
 		r->user_mode = s->k.user_mode;
-		memset(s, 0, sizeof(*s));
+		s->samples = 0;
 	}
 	w->nrows = a->nused;
 	uint32_t nf = 0;

@@ -2,8 +2,8 @@
  * (flow, pid, ip, stack, data object, event, memory node, direction, class) counting samples and
  * norm_cost, plus a bounded dictionary of the flows seen. When the table is full, samples are
  * aggregated under coarser keys (code location and stack dropped, then everything but flow,
- * event and direction) in a reserved area, counted as degraded; only when even that is full are
- * samples dropped, counted. The table is never cleared except by closing the window.
+ * event and direction, finally the flow itself: WINDOW_FLOW_OVERFLOW) in a reserved area,
+ * counted as degraded. Samples are never dropped (agg_dropped stays for allocation failures). The table is never cleared except by closing the window.
  * Not thread-safe: owned by the sampling loop (the hot path takes no locks). */
 #ifndef MS_AGGREGATOR_H
 #define MS_AGGREGATOR_H

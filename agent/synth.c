@@ -78,7 +78,9 @@ void synth_next(struct synth *s, struct ms_sample *out)
 	s->ts += 1000;
 	out->ts_ns = s->ts;
 	uint32_t fn = (uint32_t)((r2 >> 8) % SYNTH_NFUNCS);
-	out->ip = SYNTH_CODE_BASE + (uint64_t)fn * SYNTH_FUNC_SIZE + ((r2 >> 20) & 0x3f) * 4;
+	/* hot loops have a few hot instructions: skewed offset within the function */
+	uint64_t off = (((r2 >> 20) & 0x3f) * ((r2 >> 26) & 0x3f)) >> 6;
+	out->ip = SYNTH_CODE_BASE + (uint64_t)fn * SYNTH_FUNC_SIZE + off * 4;
 	out->user_mode = 1;
 	out->period = 1000;
 	out->cgroup_id = 1;

@@ -13,6 +13,8 @@
 #include "ms_abi.h"
 
 #define WINDOW_NO_STACK UINT64_MAX
+/* Flow id of samples whose flow could not get a row of its own (window table exhausted). */
+#define WINDOW_FLOW_OVERFLOW UINT64_MAX
 #define WINDOW_MAX_EVENTS 16
 #define WINDOW_MAX_CPUS 256
 
