@@ -16,6 +16,11 @@ endfunction()
 # ms_fuzz_targets(<dir> <libs...>): one corpus-replay test per *_fuzz.c; with MS_FUZZ=ON and clang
 # also a real libFuzzer binary (<name>_libfuzzer).
 option(MS_FUZZ "Also build libFuzzer binaries (needs clang as C compiler)" OFF)
+if(MS_FUZZ)
+  # the libraries must carry coverage instrumentation too, or libFuzzer sees only the target file
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
 function(ms_fuzz_targets dir)
   file(GLOB targets CONFIGURE_DEPENDS ${dir}/*_fuzz.c)
   foreach(src ${targets})
