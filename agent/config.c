@@ -107,6 +107,10 @@ static const struct conf_key keys[] = {
 	{ "log_level", CONF_STRING, S(log_level), "info", 0, 0, NULL, "error, warn, info or debug" },
 	{ "window_log", CONF_STRING, S(window_log), "", 0, 0, NULL,
 	  "append every closed window as one JSON line to this file" },
+	{ "sample_log", CONF_STRING, S(sample_log), "", 0, 0, NULL,
+	  "write every processed sample (64-byte records, docs/BENCHMARKS.md) to this file; for the accuracy suite" },
+	{ "sample_log_max_bytes", CONF_UINT64, F(sample_log_max_bytes), 0, "268435456", 4096, INT64_MAX, NULL,
+	  "bound of the sample log; samples past it are counted, not written" },
 	{ "duration_ms", CONF_DURATION, F(duration_ms), 0, "0", 0, 0, NULL, "stop after this long (0 = until signalled)" },
 	{ "summary", CONF_BOOL, F(summary), 0, "false", 0, 0, NULL, "print top flows and functions at exit" },
 };

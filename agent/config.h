@@ -64,6 +64,8 @@ struct agent_config {
 	/* process */
 	char log_level[16];
 	char window_log[256];          /* append each closed window as a JSON line ("" = off) */
+	char sample_log[256];          /* per-sample binary log for the accuracy suite ("" = off) */
+	uint64_t sample_log_max_bytes;
 	uint64_t duration_ms;          /* stop after this long (0 = run until signalled) */
 	bool summary;                  /* print top flows/functions at exit */
 };

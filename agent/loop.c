@@ -13,6 +13,7 @@
 #include "bqueue.h"
 #include "consumer.h"
 #include "events.h"
+#include "samplelog.h"
 #include "sampler.h"
 #include "synth.h"
 #include "window.h"
@@ -59,6 +60,8 @@ static void sink(void *arg, const struct ms_sample *s)
 	};
 	aggregator_add(l->agg, &as);
 	l->win_processed++;
+	if (l->o.sample_log)
+		samplelog_write(l->o.sample_log, s);
 }
 
 static int apply_cfg(struct loop *l)

@@ -17,6 +17,7 @@ struct sampler;
 struct events;
 struct bqueue;
 struct window;
+struct samplelog;
 
 enum loop_mode {
 	LOOP_MODE_SENTINEL = 0,
@@ -42,6 +43,7 @@ struct loop_opts {
 	uint64_t first_seq;          /* seq of the first window */
 	uint64_t duration_ms;        /* 0 = until stopped */
 	struct bqueue *closed_out;   /* receives struct window * (owner: the consumer) */
+	struct samplelog *sample_log; /* optional; owned by the caller, written by the loop thread */
 };
 
 /* Commands (from the local API and the fleet client alike). The loop applies a command between

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "samplelog.h"
 #include "sampler.h"
 #include "symbolizer.h"
 #include "synth.h"
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
 	struct httpd *http = NULL;
 	struct export *exp = NULL;
 	struct loop *loop = NULL;
+	struct samplelog *slog = NULL;
 	char errbuf[256] = "";
 	int r;
 
@@ -240,6 +242,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (cfg.sample_log[0] && (r = samplelog_open(cfg.sample_log, cfg.sample_log_max_bytes, &slog)) < 0) {
+		ms_err("SAMPLE-LOG-OPEN", "cannot open the sample log %s: %s", cfg.sample_log, strerror(-r));
+		goto out;
+	}
+
 	struct loop_opts lo = {
 		.sampler = smp,
 		.events = ev,
@@ -264,6 +271,7 @@ int main(int argc, char **argv)
 		.first_seq = 1,
 		.duration_ms = cfg.duration_ms,
 		.closed_out = closed,
+		.sample_log = slog,
 	};
 	if ((r = loop_new(&lo, &loop)) < 0) {
 		ms_err("LOOP-INIT", "cannot start the sampling loop: %s", strerror(-r));
@@ -296,6 +304,10 @@ out:
 	}
 	export_free(exp);
 	loop_free(loop);
+	if (slog && samplelog_dropped(slog))
+		ms_warn("SAMPLE-LOG-FULL", "sample log: %" PRIu64 " samples written, %" PRIu64 " not written (bound %" PRIu64
+			" bytes or write error)", samplelog_written(slog), samplelog_dropped(slog), cfg.sample_log_max_bytes);
+	samplelog_close(slog);
 	httpd_free(http);
 	bqueue_free(closed, free_window_item);
 	symbolizer_free(sym);
