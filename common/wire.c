@@ -1,0 +1,557 @@
+/* wire: the Window codec (see wire.h). Requests, hellos and acks are in wire_msg.c. */
+#include "wire.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ms.pb-c.h"
+
+/* Costs are sent in whole units; 2^62 keeps every sum and llround() in range. */
+#define COST_MAX 0x1p62
+
+/* ------------------------------------------------------------------ small maps */
+
+/* u64 key -> u32 value, open addressing; value UINT32_MAX marks an empty slot. Sized at init
+ * for the number of keys it will ever hold (at most 50 % full), so inserts never fail. */
+struct idmap {
+	uint64_t *k;
+	uint32_t *v;
+	uint32_t mask;
+	uint32_t n;
+};
+
+static int idmap_init(struct idmap *m, uint32_t nkeys)
+{
+	uint32_t cap = 16;
+	while (cap < 2 * (uint64_t)nkeys + 2)
+		cap <<= 1;
+	m->k = malloc((size_t)cap * sizeof(*m->k));
+	m->v = malloc((size_t)cap * sizeof(*m->v));
+	if (!m->k || !m->v)
+		return -ENOMEM;
+	memset(m->v, 0xff, (size_t)cap * sizeof(*m->v));
+	m->mask = cap - 1;
+	m->n = 0;
+	return 0;
+}
+
+static void idmap_release(struct idmap *m)
+{
+	free(m->k);
+	free(m->v);
+}
+
+static uint32_t *idmap_slot(struct idmap *m, uint64_t key)
+{
+	uint32_t p = (uint32_t)ms_mix64(key) & m->mask;
+	while (m->v[p] != UINT32_MAX && m->k[p] != key)
+		p = (p + 1) & m->mask;
+	m->k[p] = key;
+	return &m->v[p];
+}
+
+static uint32_t idmap_get(struct idmap *m, uint64_t key)
+{
+	return *idmap_slot(m, key);
+}
+
+/* Returns the key's value, giving it the next value (n) when new. */
+static uint32_t idmap_add(struct idmap *m, uint64_t key)
+{
+	uint32_t *v = idmap_slot(m, key);
+	if (*v == UINT32_MAX)
+		*v = m->n++;
+	return *v;
+}
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* ------------------------------------------------------------------ encoder */
+
+struct rowkey {
+	uint64_t flow;
+	uint32_t ix;
+};
+
+static int cmp_rowkey(const void *a, const void *b)
+{
+	const struct rowkey *x = a, *y = b;
+	if (x->flow != y->flow)
+		return x->flow < y->flow ? -1 : 1;
+	return x->ix < y->ix ? -1 : x->ix > y->ix;
+}
+
+/* Everything the encoder allocates, released in one place. */
+struct enc {
+	struct rowkey *order;
+	struct idmap wflows, wfuncs, wobjs, flows, funcs, pids, stacks, objs, mods;
+	Ms__V1__Flow *pf;
+	Ms__V1__Flow **ppf;
+	Ms__V1__Func *pfn;
+	Ms__V1__Func **ppfn;
+	Ms__V1__DataObject *po;
+	Ms__V1__DataObject **ppo;
+	Ms__V1__EventInfo pe[WIRE_MAX_EVENTS];
+	Ms__V1__EventInfo *ppe[WIRE_MAX_EVENTS];
+	char **mods_s;
+	uint32_t *pid_v;
+	uint64_t *stack_v;
+	uint32_t *col[8];  /* flow_delta func pid event attrs numa stack object */
+	uint64_t *samples;
+	int64_t *cost;
+	uint8_t (*addr)[2][16];
+};
+
+static void enc_release(struct enc *e)
+{
+	free(e->order);
+	idmap_release(&e->wflows);
+	idmap_release(&e->wfuncs);
+	idmap_release(&e->wobjs);
+	idmap_release(&e->flows);
+	idmap_release(&e->funcs);
+	idmap_release(&e->pids);
+	idmap_release(&e->stacks);
+	idmap_release(&e->objs);
+	idmap_release(&e->mods);
+	free(e->pf);
+	free(e->ppf);
+	free(e->pfn);
+	free(e->ppfn);
+	free(e->po);
+	free(e->ppo);
+	free(e->mods_s);
+	free(e->pid_v);
+	free(e->stack_v);
+	for (int i = 0; i < 8; i++)
+		free(e->col[i]);
+	free(e->samples);
+	free(e->cost);
+	free(e->addr);
+}
+
+static bool v4_mapped(const uint8_t *a)
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, pfx, 12) == 0;
+}
+
+static void enc_flow(struct enc *e, uint32_t i, uint64_t id, const struct wire_flow *f)
+{
+	Ms__V1__Flow *p = &e->pf[i];
+	ms__v1__flow__init(p);
+	e->ppf[i] = p;
+	p->flow_id = id;
+	if (!f || !f->has_tuple)
+		return;
+	const struct ms_flow_tuple *t = &f->tuple;
+	bool v4 = t->family == MS_FAMILY_V4 && v4_mapped(t->saddr) && v4_mapped(t->daddr);
+	size_t alen = v4 ? 4 : 16;
+	memcpy(e->addr[i][0], t->saddr + 16 - alen, alen);
+	memcpy(e->addr[i][1], t->daddr + 16 - alen, alen);
+	p->saddr.len = p->daddr.len = alen;
+	p->saddr.data = e->addr[i][0];
+	p->daddr.data = e->addr[i][1];
+	p->sport = t->sport;
+	p->dport = t->dport;
+	p->family = t->family;
+	p->proto = t->proto;
+	p->dir = t->dir;
+	p->ifindex = t->ifindex;
+	p->netns = t->netns;
+	p->vlan = t->vlan;
+	p->flags = t->flags;
+	/* the decoder recomputes the documented hash when the id is omitted; omit it only when
+	 * the tuple survives the round trip byte for byte */
+	if ((v4 || t->family == MS_FAMILY_V6) && ms_flow_hash(t) == id)
+		p->flow_id = 0;
+}
+
+/* Module name dictionary: returns the module's index, adding it when new. */
+static uint32_t enc_module(struct enc *e, const char *name)
+{
+	uint64_t h = str_hash(name);
+	uint32_t p = (uint32_t)ms_mix64(h) & e->mods.mask;
+	while (e->mods.v[p] != UINT32_MAX) {
+		if (e->mods.k[p] == h && strcmp(e->mods_s[e->mods.v[p]], name) == 0)
+			return e->mods.v[p];
+		p = (p + 1) & e->mods.mask;
+	}
+	e->mods.k[p] = h;
+	e->mods.v[p] = e->mods.n;
+	e->mods_s[e->mods.n] = (char *)name;
+	return e->mods.n++;
+}
+
+static int check_window(const struct wire_window *w)
+{
+	size_t idlen = strnlen(w->agent_id, WIRE_ID_MAX);
+	if (idlen == 0 || idlen == WIRE_ID_MAX || w->seq == 0 || w->mode > 1)
+		return -EINVAL;
+	if (w->nrows > WIRE_MAX_ROWS || w->nflows > WIRE_MAX_DICT || w->nfuncs > WIRE_MAX_DICT ||
+	    w->nobjects > WIRE_MAX_DICT || w->nevents > WIRE_MAX_EVENTS || w->ncpu > WIRE_MAX_CPUS ||
+	    w->nfalse_sharing > WIRE_MAX_FINDINGS || w->nremote_dram > WIRE_MAX_FINDINGS ||
+	    w->nanomalies > WIRE_MAX_FINDINGS)
+		return -E2BIG;
+	for (uint32_t i = 0; i < w->nevents; i++)
+		if (strnlen(w->events[i].name, sizeof(w->events[i].name)) == sizeof(w->events[i].name))
+			return -EINVAL;
+	for (uint32_t i = 0; i < w->nfuncs; i++)
+		if (strnlen(w->funcs[i].name, WIRE_NAME_MAX) == WIRE_NAME_MAX ||
+		    strnlen(w->funcs[i].module, WIRE_NAME_MAX) == WIRE_NAME_MAX)
+			return -EINVAL;
+	for (uint32_t i = 0; i < w->nobjects; i++)
+		if (strnlen(w->objects[i].name, WIRE_NAME_MAX) == WIRE_NAME_MAX)
+			return -EINVAL;
+	for (uint32_t i = 0; i < w->nanomalies; i++)
+		if (strnlen(w->anomalies[i].ifname, 32) == 32 || strnlen(w->anomalies[i].metric, 32) == 32)
+			return -EINVAL;
+	for (uint32_t i = 0; i < w->nrows; i++) {
+		const struct wire_row *r = &w->rows[i];
+		if ((r->event >= w->nevents && !(w->nevents == 0 && r->event == 0)) || r->dir > 2 ||
+		    r->user_mode > 1 || r->iclass >= 32 || r->numa_node < -1 || r->numa_node == INT16_MAX ||
+		    !(r->norm_cost >= 0 && r->norm_cost <= COST_MAX))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Per event: mean cost per sample, the base the rows' cost deltas are taken from. Falls back
+ * to 0 (delta = whole cost) if any row's product would leave the exact range. */
+static void enc_costs(struct enc *e, const struct wire_window *w)
+{
+	double sc[WIRE_MAX_EVENTS] = { 0 }, ss[WIRE_MAX_EVENTS] = { 0 };
+	for (uint32_t i = 0; i < w->nrows; i++) {
+		sc[w->rows[i].event] += w->rows[i].norm_cost;
+		ss[w->rows[i].event] += (double)w->rows[i].samples;
+	}
+	for (uint32_t ev = 0; ev < w->nevents; ev++)
+		e->pe[ev].cost_per_sample = ss[ev] > 0 ? sc[ev] / ss[ev] : 0.0;
+	for (uint32_t i = 0; i < w->nrows; i++) {
+		const struct wire_row *r = &w->rows[i];
+		if (w->nevents && !((double)r->samples * e->pe[r->event].cost_per_sample < COST_MAX))
+			e->pe[r->event].cost_per_sample = 0.0;
+	}
+}
+
+static int enc_alloc(struct enc *e, const struct wire_window *w)
+{
+	uint32_t n = w->nrows ? w->nrows : 1;
+	int r = 0;
+	r |= idmap_init(&e->wflows, w->nflows);
+	r |= idmap_init(&e->wfuncs, w->nfuncs);
+	r |= idmap_init(&e->wobjs, w->nobjects);
+	r |= idmap_init(&e->flows, n);
+	r |= idmap_init(&e->funcs, n);
+	r |= idmap_init(&e->pids, n);
+	r |= idmap_init(&e->stacks, n);
+	r |= idmap_init(&e->objs, n);
+	r |= idmap_init(&e->mods, n);
+	e->order = malloc((size_t)n * sizeof(*e->order));
+	e->pf = malloc((size_t)n * sizeof(*e->pf));
+	e->ppf = malloc((size_t)n * sizeof(*e->ppf));
+	e->addr = malloc((size_t)n * sizeof(*e->addr));
+	e->pfn = malloc((size_t)n * sizeof(*e->pfn));
+	e->ppfn = malloc((size_t)n * sizeof(*e->ppfn));
+	e->po = malloc((size_t)n * sizeof(*e->po));
+	e->ppo = malloc((size_t)n * sizeof(*e->ppo));
+	e->mods_s = malloc((size_t)n * sizeof(*e->mods_s));
+	e->pid_v = malloc((size_t)n * sizeof(*e->pid_v));
+	e->stack_v = malloc((size_t)n * sizeof(*e->stack_v));
+	for (int i = 0; i < 8; i++)
+		if (!(e->col[i] = malloc((size_t)n * sizeof(uint32_t))))
+			r = -1;
+	e->samples = malloc((size_t)n * sizeof(*e->samples));
+	e->cost = malloc((size_t)n * sizeof(*e->cost));
+	if (r || !e->order || !e->pf || !e->ppf || !e->addr || !e->pfn || !e->ppfn || !e->po || !e->ppo ||
+	    !e->mods_s || !e->pid_v || !e->stack_v || !e->samples || !e->cost)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Builds every row column and the dictionaries they index. */
+static void enc_rows(struct enc *e, const struct wire_window *w, Ms__V1__Window *m)
+{
+	for (uint32_t i = 0; i < w->nflows; i++)
+		idmap_add(&e->wflows, w->flows[i].flow_id);
+	for (uint32_t i = 0; i < w->nfuncs; i++)
+		idmap_add(&e->wfuncs, w->funcs[i].func_id);
+	for (uint32_t i = 0; i < w->nobjects; i++)
+		idmap_add(&e->wobjs, w->objects[i].object_id);
+	for (uint32_t i = 0; i < w->nrows; i++)
+		e->order[i] = (struct rowkey){ w->rows[i].flow_id, i };
+	qsort(e->order, w->nrows, sizeof(*e->order), cmp_rowkey);
+
+	uint32_t prev = 0, nf = 0, nfn = 0, no = 0;
+	for (uint32_t k = 0; k < w->nrows; k++) {
+		const struct wire_row *r = &w->rows[e->order[k].ix];
+		uint32_t fx = 0;
+		if (r->flow_id) {
+			uint32_t *v = idmap_slot(&e->flows, r->flow_id);
+			if (*v == UINT32_MAX) {
+				*v = nf;
+				uint32_t wi = idmap_get(&e->wflows, r->flow_id);
+				enc_flow(e, nf, r->flow_id, wi == UINT32_MAX ? NULL : &w->flows[wi]);
+				nf++;
+			}
+			fx = *v + 1;
+		}
+		e->col[0][k] = fx - prev;
+		prev = fx;
+
+		uint32_t fn = 0;
+		if (r->func_id) {
+			uint32_t *v = idmap_slot(&e->funcs, r->func_id);
+			if (*v == UINT32_MAX) {
+				*v = nfn;
+				Ms__V1__Func *p = &e->pfn[nfn];
+				ms__v1__func__init(p);
+				e->ppfn[nfn] = p;
+				p->func_id = r->func_id;
+				uint32_t wi = idmap_get(&e->wfuncs, r->func_id);
+				if (wi != UINT32_MAX) {
+					p->name = (char *)w->funcs[wi].name;
+					p->module = enc_module(e, w->funcs[wi].module);
+				}
+				nfn++;
+			}
+			fn = *v + 1;
+		}
+		e->col[1][k] = fn;
+
+		uint32_t pv = idmap_add(&e->pids, r->pid);
+		e->pid_v[pv] = r->pid;
+		e->col[2][k] = pv;
+		e->col[3][k] = r->event;
+		e->col[4][k] = (uint32_t)r->dir | (uint32_t)r->user_mode << 2 | (uint32_t)r->iclass << 3;
+		e->col[5][k] = (uint32_t)(r->numa_node + 1);
+		uint32_t sv = 0;
+		if (r->stack_id != WIRE_NO_STACK) {
+			sv = idmap_add(&e->stacks, r->stack_id);
+			e->stack_v[sv++] = r->stack_id;
+		}
+		e->col[6][k] = sv;
+		uint32_t ov = 0;
+		if (r->object_id) {
+			uint32_t *v = idmap_slot(&e->objs, r->object_id);
+			if (*v == UINT32_MAX) {
+				*v = no;
+				Ms__V1__DataObject *p = &e->po[no];
+				ms__v1__data_object__init(p);
+				e->ppo[no] = p;
+				p->object_id = r->object_id;
+				uint32_t wi = idmap_get(&e->wobjs, r->object_id);
+				if (wi != UINT32_MAX) {
+					p->name = (char *)w->objects[wi].name;
+					p->addr = w->objects[wi].addr;
+					p->size = w->objects[wi].size;
+				}
+				no++;
+			}
+			ov = *v + 1;
+		}
+		e->col[7][k] = ov;
+		e->samples[k] = r->samples;
+		double cps = w->nevents ? e->pe[r->event].cost_per_sample : 0.0;
+		e->cost[k] = (int64_t)llround(r->norm_cost) - (int64_t)llround((double)r->samples * cps);
+	}
+	m->n_flows = nf;
+	m->flows = e->ppf;
+	m->n_funcs = nfn;
+	m->funcs = e->ppfn;
+	m->n_objects = no;
+	m->objects = e->ppo;
+	m->n_modules = e->mods.n;
+	m->modules = e->mods_s;
+	m->n_pids = e->pids.n;
+	m->pids = e->pid_v;
+	m->n_stack_ids = e->stacks.n;
+	m->stack_ids = e->stack_v;
+}
+
+/* A column whose values are all 0 is sent empty. */
+static size_t col_len(const uint32_t *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (c[i])
+			return n;
+	return 0;
+}
+
+static void enc_counters(const struct wire_counters *c, Ms__V1__Counters *p)
+{
+	ms__v1__counters__init(p);
+	p->emitted = c->bpf[MS_CNT_EMITTED];
+	p->budget = c->bpf[MS_CNT_DROP_BUDGET];
+	p->gap = c->bpf[MS_CNT_DROP_GAP];
+	p->ringfull = c->bpf[MS_CNT_DROP_RINGFULL];
+	p->unattributed = c->bpf[MS_CNT_UNATTRIBUTED];
+	p->attr_thread = c->bpf[MS_CNT_ATTR_THREAD];
+	p->attr_packet = c->bpf[MS_CNT_ATTR_PACKET];
+	p->idle = c->bpf[MS_CNT_IDLE];
+	p->filtered = c->bpf[MS_CNT_FILTERED];
+	p->ctx_rx = c->bpf[MS_CNT_CTX_RX];
+	p->ctx_tx = c->bpf[MS_CNT_CTX_TX];
+	p->ctx_sock = c->bpf[MS_CNT_CTX_SOCK];
+	p->ctx_parse_fail = c->bpf[MS_CNT_CTX_PARSE_FAIL];
+	p->stack_fail = c->bpf[MS_CNT_STACK_FAIL];
+	p->processed = c->processed;
+	p->lost = c->lost;
+	p->agg_degraded = c->agg_degraded;
+	p->agg_dropped = c->agg_dropped;
+	p->flows_overflow = c->flows_overflow;
+}
+
+/* Findings and anomaly signals: one allocation for all their protobuf structs. The lists
+ * point into w (no copies). */
+static int enc_findings(const struct wire_window *w, Ms__V1__Window *m, void **ret_mem)
+{
+	size_t nfs = w->nfalse_sharing, nrd = w->nremote_dram, nan = w->nanomalies;
+	size_t sz = nfs * (sizeof(Ms__V1__FalseSharing) + sizeof(void *)) +
+		    nrd * (sizeof(Ms__V1__RemoteDram) + sizeof(void *)) +
+		    nan * (sizeof(Ms__V1__AnomalySignal) + sizeof(void *));
+	if (!sz)
+		return 0;
+	char *mem = calloc(1, sz);
+	if (!mem)
+		return -ENOMEM;
+	Ms__V1__FalseSharing *fs = (void *)mem;
+	Ms__V1__RemoteDram *rd = (void *)(fs + nfs);
+	Ms__V1__AnomalySignal *an = (void *)(rd + nrd);
+	Ms__V1__FalseSharing **pfs = (void *)(an + nan);
+	Ms__V1__RemoteDram **prd = (void *)(pfs + nfs);
+	Ms__V1__AnomalySignal **pan = (void *)(prd + nrd);
+	for (size_t i = 0; i < nfs; i++) {
+		const struct wire_false_sharing *f = &w->false_sharing[i];
+		ms__v1__false_sharing__init(&fs[i]);
+		pfs[i] = &fs[i];
+		fs[i].line_addr = f->line_addr;
+		fs[i].object_id = f->object_id;
+		fs[i].n_offsets = f->noffsets < WIRE_MAX_LIST ? f->noffsets : WIRE_MAX_LIST;
+		fs[i].offsets = (uint32_t *)f->offsets;
+		fs[i].n_pids = f->npids < WIRE_MAX_LIST ? f->npids : WIRE_MAX_LIST;
+		fs[i].pids = (uint32_t *)f->pids;
+		fs[i].n_func_ids = f->nfuncs < WIRE_MAX_LIST ? f->nfuncs : WIRE_MAX_LIST;
+		fs[i].func_ids = (uint64_t *)f->func_ids;
+		fs[i].writers = f->writers;
+		fs[i].readers = f->readers;
+		fs[i].score = f->score;
+		fs[i].true_sharing = f->true_sharing;
+	}
+	for (size_t i = 0; i < nrd; i++) {
+		const struct wire_remote_dram *d = &w->remote_dram[i];
+		ms__v1__remote_dram__init(&rd[i]);
+		prd[i] = &rd[i];
+		rd[i].flow_id = d->flow_id;
+		rd[i].mem_node = d->mem_node;
+		rd[i].cpu_node = d->cpu_node;
+		rd[i].object_id = d->object_id;
+		rd[i].samples = d->samples;
+		rd[i].cost = d->cost;
+	}
+	for (size_t i = 0; i < nan; i++) {
+		const struct wire_anomaly *a = &w->anomalies[i];
+		ms__v1__anomaly_signal__init(&an[i]);
+		pan[i] = &an[i];
+		an[i].ifname = (char *)a->ifname;
+		an[i].ifindex = a->ifindex;
+		an[i].kind = (Ms__V1__AnomalyKind)a->kind;
+		an[i].metric = (char *)a->metric;
+		an[i].value = a->value;
+		an[i].baseline = a->baseline;
+		an[i].ts_ns = a->ts_ns;
+	}
+	m->n_false_sharing = nfs;
+	m->false_sharing = pfs;
+	m->n_remote_dram = nrd;
+	m->remote_dram = prd;
+	m->n_anomalies = nan;
+	m->anomalies = pan;
+	*ret_mem = mem;
+	return 0;
+}
+
+int wire_encode_window(const struct wire_window *w, uint8_t **ret_buf, size_t *ret_len)
+{
+	int r = check_window(w);
+	if (r < 0)
+		return r;
+	struct enc e;
+	memset(&e, 0, sizeof(e));
+	void *fmem = NULL;
+	Ms__V1__Window m = MS__V1__WINDOW__INIT;
+	Ms__V1__Rows rows = MS__V1__ROWS__INIT;
+	Ms__V1__Counters cnt;
+	if ((r = enc_alloc(&e, w)) < 0)
+		goto out;
+	m.agent_id = (char *)w->agent_id;
+	m.seq = w->seq;
+	m.start_ns = w->start_ns;
+	m.end_ns = w->end_ns;
+	m.mode = w->mode;
+	m.budget_per_cpu = w->budget_per_cpu;
+	for (uint32_t i = 0; i < w->nevents; i++) {
+		ms__v1__event_info__init(&e.pe[i]);
+		e.pe[i].name = (char *)w->events[i].name;
+		e.pe[i].source = w->events[i].source ? MS__V1__EVENT_SOURCE__SOURCE_SW : MS__V1__EVENT_SOURCE__SOURCE_HW;
+		e.ppe[i] = &e.pe[i];
+	}
+	m.n_events = w->nevents;
+	m.events = e.ppe;
+	enc_costs(&e, w);
+	enc_rows(&e, w, &m);
+	uint32_t n = w->nrows;
+	rows.count = n;
+	rows.n_flow_delta = col_len(e.col[0], n);
+	rows.flow_delta = e.col[0];
+	rows.n_func = col_len(e.col[1], n);
+	rows.func = e.col[1];
+	rows.n_pid = col_len(e.col[2], n);
+	rows.pid = e.col[2];
+	rows.n_event = col_len(e.col[3], n);
+	rows.event = e.col[3];
+	rows.n_attrs = col_len(e.col[4], n);
+	rows.attrs = e.col[4];
+	rows.n_numa = col_len(e.col[5], n);
+	rows.numa = e.col[5];
+	rows.n_stack = col_len(e.col[6], n);
+	rows.stack = e.col[6];
+	rows.n_object = col_len(e.col[7], n);
+	rows.object = e.col[7];
+	rows.n_samples = n;
+	rows.samples = e.samples;
+	rows.n_cost_delta = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (e.cost[i])
+			rows.n_cost_delta = n;
+	rows.cost_delta = e.cost;
+	m.rows = &rows;
+	enc_counters(&w->c, &cnt);
+	m.counters = &cnt;
+	m.n_cpu_emitted = w->ncpu;
+	m.cpu_emitted = w->cpu_emitted;
+	if ((r = enc_findings(w, &m, &fmem)) < 0)
+		goto out;
+	size_t len = protobuf_c_message_get_packed_size(&m.base);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	protobuf_c_message_pack(&m.base, buf);
+	*ret_buf = buf;
+	*ret_len = len;
+	r = 0;
+out:
+	free(fmem);
+	enc_release(&e);
+	return r;
+}
