@@ -194,6 +194,10 @@ struct wire_heartbeat {
 	uint8_t mode;
 };
 
+/* An agent id: 1..WIRE_ID_MAX-1 printable ASCII bytes, no space, quote or backslash (it ends
+ * up in file names, JSON and SQL literals). */
+bool wire_valid_agent_id(const char *s);
+
 /* Parses "k=v,k=v" (the agent's labels key) into h->labels. -EINVAL (syntax, empty key,
  * oversize key/value) or -E2BIG (more than WIRE_MAX_LABELS). */
 int wire_parse_labels(const char *s, struct wire_hello *h);
@@ -262,5 +266,9 @@ int wire_encode_ack(const struct wire_ack *a, uint8_t *buf, size_t cap, size_t *
 /* -EBADMSG, -EINVAL (unknown status, oversize strings). */
 int wire_decode_ack(const uint8_t *buf, size_t len, struct wire_ack *ret);
 const char *wire_ack_status_name(enum wire_ack_status s);
+
+/* Internal to wire*.c (the codec is split by concern over wire.c, wire_dec.c, wire_msg.c):
+ * converts an unpacked ms.v1.Window into a validated struct wire_window. */
+int wire_window_from_pb(const void *pb_window, struct wire_window **ret);
 
 #endif
