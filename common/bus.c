@@ -169,19 +169,20 @@ static void req_cb(void *p)
 		nng_ctx_recv(c->ctx, c->aio);
 		return;
 	}
-	uint64_t tag = c->tag;
 	bool reply = c->state == CTX_RECV && err == 0 && m;
 	if (c->state == CTX_SEND && m) /* a failed send leaves the message with us */
 		nng_msg_free(m);
+	/* report before the context is reusable: a caller that counts outcomes never sees more
+	 * of them pending than it has contexts */
+	if (reply) {
+		b->fn(b->arg, c->tag, 0, nng_msg_body(m), nng_msg_len(m));
+		nng_msg_free(m);
+	} else {
+		b->fn(b->arg, c->tag, err ? err : -EIO, NULL, 0);
+	}
 	pthread_mutex_lock(&b->mu);
 	c->state = CTX_IDLE;
 	pthread_mutex_unlock(&b->mu);
-	if (reply) {
-		b->fn(b->arg, tag, 0, nng_msg_body(m), nng_msg_len(m));
-		nng_msg_free(m);
-	} else {
-		b->fn(b->arg, tag, err ? err : -EIO, NULL, 0);
-	}
 }
 
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)

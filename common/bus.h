@@ -14,7 +14,8 @@
  * sees as its timeout, so senders must check sizes first.
  *
  * Thread-safety: bus_req_send/idle/connected from any thread. Reply callbacks run on nng
- * threads, one per request, and must not block (take a short lock, queue, return). REP handler
+ * threads, one per request, and must not block (take a short lock, queue, return); the
+ * request's context becomes free for bus_req_send only after its callback returns. REP handler
  * calls also run on nng threads; bus_call_reply/drop may be called from any thread, once per
  * call. */
 #ifndef MS_BUS_H

@@ -1,0 +1,261 @@
+/* micro_sentinel_coordinator: daemon root. init (config, dedup journal, window store,
+ * registry, ingest listener, /metrics) → wait for a signal → shutdown (stop listening, finish
+ * queued windows, close the stores). The only mutable globals of the coordinator live here:
+ * the stop flag set by signal handlers and the reject log's rate limiter. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dedup.h"
+#include "httpd.h"
+#include "ingest.h"
+#include "log.h"
+#include "registry.h"
+#include "status.h"
+#include "winstore.h"
+
+#define MS_VERSION "0.1.0"
+
+static volatile sig_atomic_t stop_flag;
+/* reject log rate limit: one line per reason per second, with the count suppressed since */
+static _Atomic uint64_t reject_last_s[INGEST_R__N];
+static _Atomic uint64_t reject_suppressed[INGEST_R__N];
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int load_config(int argc, char **argv, struct coord_config *cfg)
+{
+	struct conf_error err = { { 0 } };
+	struct conf_args args;
+	if (conf_defaults(&coord_config_schema, cfg, &err) < 0 ||
+	    conf_parse_args(&coord_config_schema, cfg, argc, argv, &args, &err) < 0)
+		goto bad;
+	if (args.help) {
+		conf_print_help(&coord_config_schema, stdout);
+		exit(0);
+	}
+	if (args.version) {
+		printf("micro_sentinel_coordinator %s\n", MS_VERSION);
+		exit(0);
+	}
+	if (args.npositional) {
+		snprintf(err.msg, sizeof(err.msg), "unexpected argument '%s' (flags are --key=value)", args.positional[0]);
+		goto bad;
+	}
+	if (args.config_path && (conf_load_file(&coord_config_schema, cfg, args.config_path, &err) < 0 ||
+				 conf_parse_args(&coord_config_schema, cfg, argc, argv, &args, &err) < 0))
+		goto bad;
+	if (coord_config_validate(cfg, &err) < 0)
+		goto bad;
+	return 0;
+bad:
+	ms_err("CONFIG-INVALID", "%s", err.msg);
+	fprintf(stderr, "see --help for every key\n");
+	return -EINVAL;
+}
+
+/* Reads a secret (token) file: at most cap - 1 bytes, trailing whitespace removed. */
+static int read_secret(const char *path, char *out, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, out, cap);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	if ((size_t)n >= cap)
+		return -EFBIG;
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
+		n--;
+	out[n] = 0;
+	return n > 0 ? 0 : -ENODATA;
+}
+
+static void on_reject(void *arg, enum ingest_reason r, const char *agent, const char *peer, const char *detail)
+{
+	(void)arg;
+	uint64_t now_s = mono_ms() / 1000;
+	uint64_t last = atomic_load(&reject_last_s[r]);
+	if (last == now_s || !atomic_compare_exchange_strong(&reject_last_s[r], &last, now_s)) {
+		atomic_fetch_add(&reject_suppressed[r], 1);
+		return;
+	}
+	uint64_t sup = atomic_exchange(&reject_suppressed[r], 0);
+	ms_warn("COORD-REJECT", "reason=%s agent=%s peer=%s: %s (continuing; %" PRIu64 " similar suppressed)",
+		ingest_reason_name(r), agent[0] ? agent : "-", peer[0] ? peer : "-", detail ? detail : "", sup);
+}
+
+static int open_state(const struct coord_config *cfg, struct dedup **dd, struct winstore **ws)
+{
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		int r = -errno;
+		ms_err("COORD-STATE", "cannot create state_dir %s: %s", cfg->state_dir, strerror(-r));
+		return r;
+	}
+	char journal[512], snap[512], store[512];
+	snprintf(journal, sizeof(journal), "%s/dedup.journal", cfg->state_dir);
+	snprintf(snap, sizeof(snap), "%s/dedup.snapshot", cfg->state_dir);
+	snprintf(store, sizeof(store), "%s/windows", cfg->state_dir);
+	struct dedup_opts dopt = {
+		.journal_path = cfg->accept_log[0] ? cfg->accept_log : journal,
+		.snapshot_path = snap,
+		.keep_journal = cfg->accept_log[0] != 0,
+		.fsync = cfg->durability == COORD_DURABILITY_SYNC,
+		.max_agents = (uint32_t)cfg->max_agents,
+	};
+	struct dedup_recovery rec;
+	int r = dedup_open(&dopt, dd, &rec);
+	if (r < 0) {
+		ms_err("COORD-DEDUP", "cannot open the dedup journal %s: %s", dopt.journal_path, strerror(-r));
+		return r;
+	}
+	ms_info("COORD-DEDUP", "dedup state: %" PRIu64 " agents, %" PRIu64 " accepts replayed", rec.agents,
+		rec.accepts);
+	if (rec.torn_bytes || rec.bad_lines)
+		ms_warn("COORD-DEDUP-REPAIRED", "dedup journal: cut %" PRIu64 " torn bytes, skipped %" PRIu64
+			" bad lines (continuing)", rec.torn_bytes, rec.bad_lines);
+	enum spool_fsync fs = cfg->durability == COORD_DURABILITY_SYNC ? SPOOL_FSYNC_APPEND
+			      : cfg->durability == COORD_DURABILITY_ROLL ? SPOOL_FSYNC_ROLL : SPOOL_FSYNC_NONE;
+	if ((r = winstore_open(store, cfg->spool_max_bytes, fs, ws)) < 0) {
+		ms_err("COORD-STORE", "cannot open the window store %s: %s", store, strerror(-r));
+		return r;
+	}
+	struct spool_stats ss;
+	winstore_stats(*ws, &ss);
+	if (ss.corrupt_truncations)
+		ms_warn("COORD-STORE-REPAIRED", "window store: %" PRIu64 " segments cut at a corrupt record (%" PRIu64
+			" bytes; continuing)", ss.corrupt_truncations, ss.corrupt_bytes);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct coord_config cfg;
+	if (load_config(argc, argv, &cfg) < 0)
+		return 2;
+	ms_log_set_level((enum ms_log_level)ms_log_parse_level(cfg.log_level));
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = 1, r;
+	struct dedup *dd = NULL;
+	struct winstore *ws = NULL;
+	struct registry *reg = NULL;
+	struct ingest *ing = NULL;
+	struct status *stat = NULL;
+	struct httpd *http = NULL;
+	char token[WIRE_TOKEN_MAX] = "";
+	uint64_t cid = 0;
+	if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
+		cid = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+
+	if (cfg.token_file[0] && (r = read_secret(cfg.token_file, token, sizeof(token))) < 0) {
+		ms_err("CONFIG-INVALID", "token_file %s: %s", cfg.token_file, strerror(-r));
+		return 2;
+	}
+	if (open_state(&cfg, &dd, &ws) < 0)
+		goto out;
+	if ((r = registry_new((uint32_t)cfg.max_agents, (uint32_t)cfg.stale_after_ms, &reg)) < 0) {
+		ms_err("COORD-INIT", "out of memory");
+		goto out;
+	}
+	struct ingest_opts io = {
+		.bus = {
+			.url = cfg.listen_url,
+			.contexts = (uint32_t)cfg.ingest_contexts,
+			.tls = {
+				.cert_file = cfg.tls_cert_file[0] ? cfg.tls_cert_file : NULL,
+				.key_file = cfg.tls_key_file[0] ? cfg.tls_key_file : NULL,
+				.ca_file = cfg.tls_ca_file[0] ? cfg.tls_ca_file : NULL,
+			},
+		},
+		.max_message_bytes = cfg.max_message_bytes,
+		.workers = (uint32_t)cfg.ingest_workers,
+		.token = token,
+		.require_client_cert = cfg.tls_ca_file[0] != 0,
+		.heartbeat_ms = (uint32_t)cfg.heartbeat_ms,
+		.coordinator_id = cid,
+		.reg = reg,
+		.dedup = dd,
+		.sink = winstore_sink,
+		.sink_arg = ws,
+		.on_reject = on_reject,
+	};
+	if ((r = ingest_new(&io, &ing)) < 0) {
+		ms_err("COORD-LISTEN", "cannot listen on %s: %s", cfg.listen_url, strerror(-r));
+		goto out;
+	}
+	if (!token[0] && !cfg.tls_ca_file[0])
+		ms_warn("COORD-NO-AUTH", "no token_file and no tls_ca_file: any agent that can reach %s is accepted",
+			cfg.listen_url);
+	struct status_opts so = { .ingest = ing, .reg = reg, .store = ws, .coordinator_id = cid, .version = MS_VERSION };
+	if ((r = status_new(&so, &stat)) < 0)
+		goto out;
+	if (cfg.metrics_port) {
+		struct httpd_opts ho = { .max_body_bytes = 4096, .bearer_token = token[0] ? token : NULL };
+		r = httpd_new(cfg.metrics_address, cfg.metrics_port, &ho, &http);
+		if (r == 0)
+			r = status_register(stat, http);
+		if (r < 0) {
+			ms_err("METRICS-LISTEN", "cannot serve /metrics on %s:%u: %s", cfg.metrics_address, cfg.metrics_port,
+			       strerror(-r));
+			goto out;
+		}
+		ms_info("METRICS-LISTEN", "serving /metrics on %s:%u", cfg.metrics_address, httpd_port(http));
+	}
+	char port[32] = "";
+	if (ingest_port(ing))
+		snprintf(port, sizeof(port), " (port %u)", ingest_port(ing));
+	ms_info("COORD-READY", "micro_sentinel_coordinator %s id=%016" PRIx64 " listening on %s%s", MS_VERSION, cid,
+		cfg.listen_url, port);
+
+	uint64_t end = cfg.duration_ms ? mono_ms() + cfg.duration_ms : 0;
+	while (!stop_flag && (!end || mono_ms() < end)) {
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	rc = 0;
+out:
+	httpd_free(http);
+	struct ingest_stats st = { 0 };
+	if (ing)
+		ingest_stats(ing, &st);
+	ingest_free(ing); /* stops listening, answers what is queued, waits for the store */
+	uint64_t rejected = 0;
+	for (int i = 0; i < INGEST_R__N; i++)
+		rejected += st.rejected[i];
+	ms_info("COORD-STOP", "accepted=%" PRIu64 " duplicate=%" PRIu64 " rejected=%" PRIu64 " samples=%" PRIu64,
+		st.accepted, st.duplicate, rejected, st.samples);
+	status_free(stat);
+	winstore_free(ws);
+	dedup_free(dd);
+	registry_free(reg);
+	return rc;
+}
