@@ -222,11 +222,13 @@ void aggregator_add(struct aggregator *a, const struct agg_sample *as)
 		}
 		a->degraded++;
 	}
+	/* a flow is remembered when it first gets a slot: later samples that hit an existing slot
+	 * of that flow need no second random access (the dictionary is reset with the slots) */
+	if (s->flow_id && slot->k.level < 3 && slot->samples == 0)
+		flow_remember(a, s->flow_id, &s->flow);
 	slot->samples++;
 	slot->norm_cost += cost;
 	a->samples++;
-	if (s->flow_id && slot->k.level < 3)
-		flow_remember(a, s->flow_id, &s->flow);
 }
 
 struct window *aggregator_close(struct aggregator *a)

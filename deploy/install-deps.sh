@@ -14,7 +14,7 @@ PKGS=(
   libcurl4-openssl-dev libcmocka-dev
   # real components used by tests and the demo
   clickhouse-server clickhouse-client prometheus python3 python3-grpcio python3-protobuf
-  iproute2 iperf3 curl procps openssl
+  iproute2 iperf3 sockperf linux-perf curl procps openssl strace
 )
 
 if [ "$(id -u)" -ne 0 ]; then
