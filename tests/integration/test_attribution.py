@@ -49,7 +49,7 @@ class AttributionTest(unittest.TestCase):
                 for c in clients:
                     out, _ = c.communicate(timeout=60)
                     self.assertEqual(c.returncode, 0)
-                    self.assertGreater(int(out.split()[1]), 50, "client completed too few requests")
+                    self.assertGreater(int(out.split()[1]), 10, "client completed too few requests")
                 done = []
                 for s in servers:
                     out, _ = s.communicate(timeout=60)
