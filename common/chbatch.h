@@ -7,7 +7,7 @@
  * Thread-safety: stateless functions.
  *
  * Format (little-endian):
- *   u32 magic 0x5743534d ("MSCW"), u8 version (1), u8 reserved (0), u16 nsections (1..16)
+ *   u32 magic 0x5743534d ("MSCW"), u8 version (1), u8 reserved (0), u16 nsections (1..64)
  *   per section: String table (identifier, <= 64 bytes), String columns (comma-separated
  *   identifiers, <= 4096 bytes), u64 rows, u64 len, len bytes of RowBinary rows
  * with String = LEB128 length + bytes (rowbinary.h). Nothing may follow the last section. */
@@ -23,7 +23,7 @@
 
 #define CHBATCH_MAGIC 0x5743534du
 #define CHBATCH_VERSION 1
-#define CHBATCH_MAX_SECTIONS 16
+#define CHBATCH_MAX_SECTIONS 64
 #define CHBATCH_MAX_NAME 64
 #define CHBATCH_MAX_COLUMNS 4096
 

@@ -19,22 +19,27 @@
  * request sent on a connection the server is closing fails with a reset. */
 #define CHHTTP_MAX_IDLE_S 2L
 
-struct chhttp {
+/* One connection: a curl easy handle and the state of the request it runs. */
+struct conn {
 	CURL *curl;
+	char curl_err[CURL_ERROR_SIZE];
+	const struct chhttp_chunk *chunks; /* body being sent */
+	size_t nchunks, chunk, chunk_off;
+	struct strbuf *out;                /* response (success) */
+	struct strbuf errbody;             /* response (failure), bounded */
+	bool overflow;
+	struct chhttp_error err;
+};
+
+struct chhttp {
 	struct curl_slist *headers;
 	char endpoint[CHHTTP_MAX_ENDPOINT];
 	char user[CHHTTP_MAX_CRED];
 	char password[CHHTTP_MAX_CRED];
-	uint32_t connect_timeout_ms, timeout_ms;
-	char curl_err[CURL_ERROR_SIZE];
+	uint32_t connect_timeout_ms, timeout_ms, parallel;
+	CURLM *multi;                      /* drives conn[1..parallel] for insert_many */
+	struct conn conn[CHHTTP_MAX_PARALLEL + 1]; /* [0]: sequential requests */
 	struct chhttp_error err;
-	/* body being sent */
-	const struct chhttp_chunk *chunks;
-	size_t nchunks, chunk, chunk_off;
-	/* response */
-	struct strbuf *out;
-	struct strbuf errbody;
-	bool overflow;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -48,6 +53,7 @@ static void global_init(void)
 int chhttp_new(const struct chhttp_opts *o, struct chhttp **ret)
 {
 	if (!o || !o->endpoint || !o->endpoint[0] || strlen(o->endpoint) >= CHHTTP_MAX_ENDPOINT ||
+	    o->parallel > CHHTTP_MAX_PARALLEL ||
 	    (o->user && strlen(o->user) >= CHHTTP_MAX_CRED) ||
 	    (o->password && strlen(o->password) >= CHHTTP_MAX_CRED))
 		return -EINVAL;
@@ -65,11 +71,16 @@ int chhttp_new(const struct chhttp_opts *o, struct chhttp **ret)
 	snprintf(h->password, sizeof(h->password), "%s", o->password ? o->password : "");
 	h->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 2000;
 	h->timeout_ms = o->timeout_ms ? o->timeout_ms : 60000;
-	strbuf_init(&h->errbody, 4096);
-	h->curl = curl_easy_init();
+	h->parallel = o->parallel ? o->parallel : 1;
 	/* an empty Expect header stops curl from waiting for "100 Continue" on big bodies */
 	h->headers = curl_slist_append(NULL, "Expect:");
-	if (!h->curl || !h->headers) {
+	h->multi = curl_multi_init();
+	bool ok = h->headers && h->multi;
+	for (uint32_t i = 0; i <= h->parallel; i++) {
+		strbuf_init(&h->conn[i].errbody, 4096);
+		ok &= (h->conn[i].curl = curl_easy_init()) != NULL;
+	}
+	if (!ok) {
 		chhttp_free(h);
 		return -ENOMEM;
 	}
@@ -81,10 +92,14 @@ struct chhttp *chhttp_free(struct chhttp *h)
 {
 	if (!h)
 		return NULL;
-	if (h->curl)
-		curl_easy_cleanup(h->curl);
+	for (uint32_t i = 0; i <= CHHTTP_MAX_PARALLEL; i++) {
+		if (h->conn[i].curl)
+			curl_easy_cleanup(h->conn[i].curl);
+		strbuf_release(&h->conn[i].errbody);
+	}
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
 	curl_slist_free_all(h->headers);
-	strbuf_release(&h->errbody);
 	explicit_bzero(h->password, sizeof(h->password));
 	free(h);
 	return NULL;
@@ -92,7 +107,7 @@ struct chhttp *chhttp_free(struct chhttp *h)
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
 {
-	struct chhttp *h = arg;
+	struct conn *h = arg;
 	size_t n = size * nmemb;
 	long status = 0;
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -113,7 +128,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
 
 static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
 {
-	struct chhttp *h = arg;
+	struct conn *h = arg;
 	size_t room = size * nmemb, done = 0;
 	while (done < room && h->chunk < h->nchunks) {
 		const struct chhttp_chunk *c = &h->chunks[h->chunk];
@@ -134,7 +149,7 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *arg)
 /* curl may rewind the body when it re-sends on a fresh connection (reused one was dead) */
 static int on_seek(void *arg, curl_off_t off, int origin)
 {
-	struct chhttp *h = arg;
+	struct conn *h = arg;
 	if (origin != SEEK_SET || off < 0)
 		return CURL_SEEKFUNC_CANTSEEK;
 	h->chunk = 0;
@@ -183,18 +198,20 @@ static int transport_errno(CURLcode rc)
 	}
 }
 
-static int perform(struct chhttp *h, const char *url, bool post, bool body)
+/* Prepares connection c for one request. */
+static void setup(struct chhttp *h, struct conn *k, const char *url, bool post)
 {
-	CURL *c = h->curl;
-	memset(&h->err, 0, sizeof(h->err));
-	strbuf_release(&h->errbody);
-	strbuf_init(&h->errbody, 4096);
-	h->overflow = false;
-	h->curl_err[0] = 0;
+	CURL *c = k->curl;
+	memset(&k->err, 0, sizeof(k->err));
+	strbuf_release(&k->errbody);
+	strbuf_init(&k->errbody, 4096);
+	k->overflow = false;
+	k->curl_err[0] = 0;
+	k->chunk = k->chunk_off = 0;
 	curl_easy_reset(c); /* keeps the live connection and caches, forgets options */
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curl_err);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, k->curl_err);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)h->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_MAXAGE_CONN, CHHTTP_MAX_IDLE_S);
@@ -202,7 +219,8 @@ static int perform(struct chhttp *h, const char *url, bool post, bool body)
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, k);
 	if (h->user[0]) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(c, CURLOPT_USERNAME, h->user);
@@ -211,38 +229,42 @@ static int perform(struct chhttp *h, const char *url, bool post, bool body)
 	if (post) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_off_t total = 0;
-		for (size_t i = 0; body && i < h->nchunks; i++)
-			total += (curl_off_t)h->chunks[i].len;
+		for (size_t i = 0; i < k->nchunks; i++)
+			total += (curl_off_t)k->chunks[i].len;
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, total);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(c, CURLOPT_READDATA, h);
+		curl_easy_setopt(c, CURLOPT_READDATA, k);
 		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(c, CURLOPT_SEEKDATA, h);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, k);
 	}
-	CURLcode rc = curl_easy_perform(c);
-	if (h->overflow)
+}
+
+/* The outcome of connection c's finished request: 0 or -errno, details in c->err. */
+static int finish(struct chhttp *h, struct conn *k, CURLcode rc)
+{
+	if (k->overflow)
 		return -ENOSPC;
 	if (rc != CURLE_OK) {
-		h->err.transport = true;
-		snprintf(h->err.msg, sizeof(h->err.msg), "%s", h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc));
-		ms_debug("CH-HTTP", "%s: %s", h->endpoint, h->err.msg);
+		k->err.transport = true;
+		snprintf(k->err.msg, sizeof(k->err.msg), "%s", k->curl_err[0] ? k->curl_err : curl_easy_strerror(rc));
+		ms_debug("CH-HTTP", "%s: %s", h->endpoint, k->err.msg);
 		return transport_errno(rc);
 	}
 	long status = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300)
 		return 0;
-	h->err.http_status = (int)status;
-	const char *b = h->errbody.buf ? h->errbody.buf : "";
-	h->err.ch_code = chhttp_parse_code(b, h->errbody.len);
+	k->err.http_status = (int)status;
+	const char *b = k->errbody.buf ? k->errbody.buf : "";
+	k->err.ch_code = chhttp_parse_code(b, k->errbody.len);
 	size_t n = strcspn(b, "\n");
-	if (n >= sizeof(h->err.msg))
-		n = sizeof(h->err.msg) - 1;
-	memcpy(h->err.msg, b, n);
-	h->err.msg[n] = 0;
-	if (!h->err.msg[0])
-		snprintf(h->err.msg, sizeof(h->err.msg), "HTTP %ld", status);
-	ms_debug("CH-HTTP", "%s: HTTP %ld: %s", h->endpoint, status, h->err.msg);
+	if (n >= sizeof(k->err.msg))
+		n = sizeof(k->err.msg) - 1;
+	memcpy(k->err.msg, b, n);
+	k->err.msg[n] = 0;
+	if (!k->err.msg[0])
+		snprintf(k->err.msg, sizeof(k->err.msg), "HTTP %ld", status);
+	ms_debug("CH-HTTP", "%s: HTTP %ld: %s", h->endpoint, status, k->err.msg);
 	if (status == 401 || status == 403)
 		return -EACCES;
 	if (status == 404)
@@ -250,10 +272,27 @@ static int perform(struct chhttp *h, const char *url, bool post, bool body)
 	return -EREMOTEIO;
 }
 
+/* One request on connection 0 with the easy interface. */
+static int perform(struct chhttp *h, const char *url, bool post, const struct chhttp_chunk *chunks, size_t n,
+		   struct strbuf *out)
+{
+	struct conn *k = &h->conn[0];
+	k->chunks = chunks;
+	k->nchunks = n;
+	k->out = out;
+	setup(h, k, url, post);
+	int r = finish(h, k, curl_easy_perform(k->curl));
+	h->err = k->err;
+	k->chunks = NULL;
+	k->nchunks = 0;
+	k->out = NULL;
+	return r;
+}
+
 /* "<endpoint>/?query=<escaped>[&settings]" into a malloc'd string. */
 static int build_url(struct chhttp *h, const char *sql, const char *settings, char **ret)
 {
-	char *q = curl_easy_escape(h->curl, sql, 0);
+	char *q = curl_easy_escape(h->conn[0].curl, sql, 0);
 	if (!q)
 		return -ENOMEM;
 	size_t n = strlen(h->endpoint) + strlen(q) + (settings ? strlen(settings) : 0) + 16;
@@ -275,11 +314,7 @@ int chhttp_query(struct chhttp *h, const char *sql, const char *settings, struct
 	int r = build_url(h, sql, settings, &url);
 	if (r < 0)
 		return r;
-	h->out = out;
-	h->chunks = NULL;
-	h->nchunks = h->chunk = h->chunk_off = 0;
-	r = perform(h, url, true, false);
-	h->out = NULL;
+	r = perform(h, url, true, NULL, 0, out);
 	free(url);
 	return r;
 }
@@ -290,14 +325,68 @@ int chhttp_insert(struct chhttp *h, const char *query, const struct chhttp_chunk
 	int r = build_url(h, query, NULL, &url);
 	if (r < 0)
 		return r;
-	h->out = NULL;
-	h->chunks = chunks;
-	h->nchunks = n;
-	h->chunk = h->chunk_off = 0;
-	r = perform(h, url, true, true);
-	h->chunks = NULL;
-	h->nchunks = 0;
+	r = perform(h, url, true, chunks, n, NULL);
 	free(url);
+	return r;
+}
+
+int chhttp_insert_many(struct chhttp *h, struct chhttp_req *reqs, size_t n)
+{
+	if (n > h->parallel)
+		return -EINVAL;
+	char *urls[CHHTTP_MAX_PARALLEL] = { NULL };
+	int r = 0;
+	size_t added = 0;
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].result = -EIO;
+		memset(&reqs[i].err, 0, sizeof(reqs[i].err));
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct conn *k = &h->conn[1 + i];
+		if ((r = build_url(h, reqs[i].query, NULL, &urls[i])) < 0)
+			break;
+		k->chunks = reqs[i].chunks;
+		k->nchunks = reqs[i].nchunks;
+		k->out = NULL;
+		setup(h, k, urls[i], true);
+		if (curl_multi_add_handle(h->multi, k->curl) != CURLM_OK) {
+			r = -ENOMEM;
+			break;
+		}
+		added++;
+	}
+	int running = (int)added;
+	while (r == 0 && running > 0) {
+		if (curl_multi_perform(h->multi, &running) != CURLM_OK) {
+			r = -EIO;
+			break;
+		}
+		if (running)
+			curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+	}
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(h->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		for (size_t i = 0; i < added; i++)
+			if (h->conn[1 + i].curl == m->easy_handle) {
+				reqs[i].result = finish(h, &h->conn[1 + i], m->data.result);
+				reqs[i].err = h->conn[1 + i].err;
+			}
+	}
+	memset(&h->err, 0, sizeof(h->err));
+	for (size_t i = 0; i < added; i++) {
+		curl_multi_remove_handle(h->multi, h->conn[1 + i].curl);
+		h->conn[1 + i].chunks = NULL;
+		h->conn[1 + i].nchunks = 0;
+		if (r == 0 && reqs[i].result < 0) {
+			r = reqs[i].result;
+			h->err = reqs[i].err;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(urls[i]);
 	return r;
 }
 
@@ -307,9 +396,7 @@ int chhttp_ping(struct chhttp *h)
 	snprintf(url, sizeof(url), "%s/ping", h->endpoint);
 	struct strbuf sb;
 	strbuf_init(&sb, 64);
-	h->out = &sb;
-	int r = perform(h, url, false, false);
-	h->out = NULL;
+	int r = perform(h, url, false, NULL, 0, &sb);
 	if (r == 0 && (!sb.buf || strncmp(sb.buf, "Ok", 2) != 0))
 		r = -EPROTO;
 	strbuf_release(&sb);

@@ -2,6 +2,9 @@
  * keeps one keep-alive TCP connection (reused across requests, re-opened transparently when the
  * server closed it: ClickHouse closes idle connections after 3 s) and runs a query with a text
  * result, or an INSERT whose body is streamed from caller-owned chunks (no concatenation).
+ * chhttp_insert_many runs several INSERTs at once over up to `parallel` more keep-alive
+ * connections (libcurl multi, still on the caller's thread): ClickHouse parses each INSERT on
+ * one core, so concurrent INSERTs are how a batch uses more than one.
  * Credentials come from the caller (read from a config file, never from the command line) and
  * travel as HTTP basic auth. It is not a batcher (chwriter) and not a schema manager.
  * Errors: transport failures (refused, reset, timeout) and server errors are told apart in
@@ -21,6 +24,7 @@
 #define CHHTTP_MAX_ENDPOINT 256
 #define CHHTTP_MAX_CRED 256
 #define CHHTTP_MAX_RESPONSE (16u << 20) /* query results larger than this are refused */
+#define CHHTTP_MAX_PARALLEL 8
 
 struct chhttp_opts {
 	const char *endpoint;       /* "http://host:port" or "https://..."; required */
@@ -28,6 +32,7 @@ struct chhttp_opts {
 	const char *password;       /* NULL = none */
 	uint32_t connect_timeout_ms; /* 0 = 2000 */
 	uint32_t timeout_ms;        /* whole request; 0 = 60000 */
+	uint32_t parallel;          /* connections for chhttp_insert_many; 0 = 1, <= CHHTTP_MAX_PARALLEL */
 };
 
 /* The last failure, for metrics and the daemon's one log line. */
@@ -62,10 +67,25 @@ struct chhttp_chunk {
  * "Expect: 100-continue"). Same returns as chhttp_query. */
 int chhttp_insert(struct chhttp *h, const char *query, const struct chhttp_chunk *chunks, size_t n);
 
+/* One INSERT of chhttp_insert_many, with its own outcome. */
+struct chhttp_req {
+	const char *query;
+	const struct chhttp_chunk *chunks;
+	size_t nchunks;
+	int result;                 /* out: as chhttp_insert returns */
+	struct chhttp_error err;    /* out: when result < 0 */
+};
+
+/* Runs reqs[0..n) concurrently (n <= parallel), each on its own connection. Returns 0 when
+ * all succeeded, else the first failed request's result (every req has its own). Cost: the
+ * slowest of them, plus one poll wake-up per network event. */
+int chhttp_insert_many(struct chhttp *h, struct chhttp_req *reqs, size_t n);
+
 /* GET /ping: 0 when the server answers "Ok.". */
 int chhttp_ping(struct chhttp *h);
 
-/* The last request's failure (zeroed after a success). */
+/* The last request's failure (zeroed after a success; for chhttp_insert_many the first failed
+ * request's). */
 void chhttp_last_error(const struct chhttp *h, struct chhttp_error *ret);
 
 /* Reads a password file: the first line, without its newline, into buf. Refuses files that

@@ -24,7 +24,8 @@ struct chsend {
 	uint32_t backoff_ms;
 	uint64_t next_try_ns;
 	uint64_t replay_id;        /* record whose sections replay_done/replay_poison describe */
-	uint32_t replay_done, replay_poison[CHBATCH_MAX_SECTIONS];
+	uint64_t replay_done;
+	uint32_t replay_poison[CHBATCH_MAX_SECTIONS];
 
 	pthread_mutex_t mu;        /* guards st */
 	struct chwriter_stats st;  /* delivery fields only */
@@ -79,7 +80,7 @@ int chsend_new(const struct chsend_opts *o, struct chsend **ret)
 			goto fail;
 	}
 	struct chhttp_opts ho = { .endpoint = o->endpoint, .user = o->user, .password = o->password,
-				  .timeout_ms = o->timeout_ms };
+				  .timeout_ms = o->timeout_ms, .parallel = o->parallel ? o->parallel : 1 };
 	if ((r = chhttp_new(&ho, &s->http)) < 0)
 		goto fail;
 	if (o->spool_dir && o->spool_dir[0]) {
@@ -162,44 +163,60 @@ static void set_outage(struct chsend *s, bool outage)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* One INSERT; updates the stats. Returns 0 or -errno; *ret_poison tells data rejection. */
-static int insert_once(struct chsend *s, int ti, const char *query, const struct chhttp_chunk *c, size_t n,
-		       uint64_t rows, bool replay, bool *ret_poison)
+/* One batch of concurrent INSERTs, one per job (n <= parallel); updates the stats and each
+ * job's result and poison flag. */
+struct job {
+	int table;                     /* index, or -1 for a table this writer does not know */
+	char *query;                   /* NULL = the table's prebuilt query */
+	const struct chhttp_chunk *chunks;
+	size_t nchunks;
+	uint64_t rows;
+	int result;
+	bool poison;
+};
+
+static void insert_group(struct chsend *s, struct job *jobs, uint32_t n, bool replay)
 {
-	uint64_t t0 = mono_ns(), bytes = 0;
-	for (size_t i = 0; i < n; i++)
-		bytes += c[i].len;
-	int r = chhttp_insert(s->http, query, c, n);
+	struct chhttp_req req[CHHTTP_MAX_PARALLEL];
+	for (uint32_t i = 0; i < n; i++)
+		req[i] = (struct chhttp_req){ .query = jobs[i].query ? jobs[i].query : s->queries[jobs[i].table],
+					      .chunks = jobs[i].chunks, .nchunks = jobs[i].nchunks };
+	uint64_t t0 = mono_ns();
+	chhttp_insert_many(s->http, req, n);
 	uint64_t dt = mono_ns() - t0;
-	struct chhttp_error e;
-	chhttp_last_error(s->http, &e);
-	*ret_poison = r < 0 && !e.transport && is_poison(e.ch_code);
 	pthread_mutex_lock(&s->mu);
-	s->st.up = r == 0;
-	if (r < 0) {
-		snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", e.msg);
-	} else {
-		s->st.bytes_sent += bytes;
-		s->st.lat_count++;
-		s->st.lat_sum_ns += dt;
-		if (dt > s->st.lat_max_ns)
-			s->st.lat_max_ns = dt;
-		for (int b = 0; b < CHWRITER_LAT_BUCKETS; b++)
-			if ((double)dt / 1e9 <= chwriter_lat_bounds[b])
-				s->st.lat_buckets[b]++;
-	}
-	if (ti >= 0) {
-		struct chwriter_table_stats *ts = &s->st.t[ti];
-		if (r == 0) {
-			ts->inserts_ok++;
-			ts->rows_inserted += rows;
-			ts->rows_replayed += replay ? rows : 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct job *j = &jobs[i];
+		j->result = req[i].result;
+		j->poison = j->result < 0 && !req[i].err.transport && is_poison(req[i].err.ch_code);
+		uint64_t bytes = 0;
+		for (size_t k = 0; k < j->nchunks; k++)
+			bytes += j->chunks[k].len;
+		s->st.up = j->result == 0;
+		if (j->result < 0) {
+			snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", req[i].err.msg);
 		} else {
-			ts->inserts_failed++;
+			s->st.bytes_sent += bytes;
+			s->st.lat_count++;
+			s->st.lat_sum_ns += dt;
+			if (dt > s->st.lat_max_ns)
+				s->st.lat_max_ns = dt;
+			for (int b = 0; b < CHWRITER_LAT_BUCKETS; b++)
+				if ((double)dt / 1e9 <= chwriter_lat_bounds[b])
+					s->st.lat_buckets[b]++;
+		}
+		if (j->table >= 0) {
+			struct chwriter_table_stats *ts = &s->st.t[j->table];
+			if (j->result == 0) {
+				ts->inserts_ok++;
+				ts->rows_inserted += j->rows;
+				ts->rows_replayed += replay ? j->rows : 0;
+			} else {
+				ts->inserts_failed++;
+			}
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
-	return r;
 }
 
 static void schedule_retry(struct chsend *s)
@@ -216,6 +233,44 @@ static void recovered(struct chsend *s)
 	s->next_try_ns = 0;
 }
 
+/* One attempt over every pending section, `parallel` at a time. Returns 0 when all are done
+ * (inserted, or dropped as poison), else the first failure. */
+static int insert_attempt(struct chsend *s, struct chsend_section *secs, uint32_t n, uint32_t poison_max)
+{
+	int rc = 0;
+	uint32_t i = 0;
+	while (i < n) {
+		struct job jobs[CHHTTP_MAX_PARALLEL];
+		struct chsend_section *which[CHHTTP_MAX_PARALLEL];
+		uint32_t k = 0;
+		for (; i < n && k < s->o.parallel; i++) {
+			if (secs[i].done || !secs[i].rows)
+				continue;
+			which[k] = &secs[i];
+			jobs[k++] = (struct job){ .table = (int)secs[i].table, .chunks = secs[i].chunks,
+						  .nchunks = secs[i].nchunks, .rows = secs[i].rows };
+		}
+		if (k == 0)
+			break;
+		insert_group(s, jobs, k, false);
+		for (uint32_t j = 0; j < k; j++) {
+			struct chsend_section *x = which[j];
+			if (jobs[j].result == 0) {
+				x->done = true;
+			} else if (jobs[j].poison && ++x->poison >= poison_max) {
+				/* the data itself is refused: spooling it would only block the spool */
+				x->done = true;
+				count_rows(s, (int)x->table, false, x->rows);
+			} else if (rc == 0) {
+				rc = jobs[j].result;
+			}
+		}
+		if (rc < 0)
+			break;
+	}
+	return rc;
+}
+
 static int insert_sections(struct chsend *s, struct chsend_section *secs, uint32_t n, uint32_t attempts)
 {
 	uint32_t poison_max = attempts < s->o.poison_attempts ? attempts : s->o.poison_attempts;
@@ -228,49 +283,44 @@ static int insert_sections(struct chsend *s, struct chsend_section *secs, uint32
 			struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
-		rc = 0;
-		for (uint32_t i = 0; i < n && rc == 0; i++) {
-			struct chsend_section *x = &secs[i];
-			if (x->done || !x->rows)
-				continue;
-			bool poison;
-			rc = insert_once(s, (int)x->table, s->queries[x->table], x->chunks, x->nchunks, x->rows, false,
-					 &poison);
-			if (rc == 0) {
-				x->done = true;
-			} else if (poison && ++x->poison >= poison_max) {
-				/* the data itself is refused: spooling it would only block the spool */
-				x->done = true;
-				count_rows(s, (int)x->table, false, x->rows);
-				rc = 0;
-			}
-		}
-		if (rc == 0)
+		if ((rc = insert_attempt(s, secs, n, poison_max)) == 0)
 			return 0;
 	}
 	return rc;
 }
 
-/* Appends the round's remaining sections as one spool record. */
+/* Appends the round's remaining sections as one spool record; adjacent parts of one table
+ * whose chunks are contiguous become one section again. */
 static int spool_sections(struct chsend *s, struct chsend_section *secs, uint32_t n)
 {
+	struct chsend_section m[CHBATCH_MAX_SECTIONS];
 	uint16_t ns = 0;
-	for (uint32_t i = 0; i < n; i++)
-		ns += !secs[i].done && secs[i].rows;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct chsend_section *x = &secs[i];
+		if (x->done || !x->rows)
+			continue;
+		struct chsend_section *last = ns ? &m[ns - 1] : NULL;
+		if (last && last->table == x->table && last->chunks + last->nchunks == x->chunks) {
+			last->rows += x->rows;
+			last->nchunks += x->nchunks;
+		} else if (ns < CHBATCH_MAX_SECTIONS) {
+			m[ns++] = *x;
+		} else {
+			return -E2BIG;
+		}
+	}
 	if (ns == 0)
 		return 0;
 	rowbinary_reset(&s->rec);
 	chbatch_encode_header(&s->rec, ns);
-	for (uint32_t i = 0; i < n; i++)
-		if (!secs[i].done && secs[i].rows)
-			chbatch_encode_section(&s->rec, s->names[secs[i].table], s->columns[secs[i].table], secs[i].rows,
-					       secs[i].chunks, secs[i].nchunks);
+	for (uint32_t i = 0; i < ns; i++)
+		chbatch_encode_section(&s->rec, s->names[m[i].table], s->columns[m[i].table], m[i].rows, m[i].chunks,
+				       m[i].nchunks);
 	int rc = rowbinary_error(&s->rec);
 	if (rc == 0)
 		rc = spool_append(s->spool, s->rec.buf, s->rec.len, NULL);
-	for (uint32_t i = 0; i < n; i++)
-		if (!secs[i].done && secs[i].rows)
-			count_rows(s, (int)secs[i].table, rc == 0, secs[i].rows);
+	for (uint32_t i = 0; i < ns; i++)
+		count_rows(s, (int)m[i].table, rc == 0, m[i].rows);
 	return rc;
 }
 
@@ -321,26 +371,42 @@ void chsend_replay(struct chsend *s)
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (s->replay_done & (1u << i))
-			continue;
-		int ti = table_index(s, sec[i].table, sec[i].table_len);
-		char *q = insert_query(s->database, sec[i].table, sec[i].table_len, sec[i].columns, sec[i].columns_len);
-		if (!q) {
+	for (uint32_t i = 0; i < n;) {
+		struct job jobs[CHHTTP_MAX_PARALLEL];
+		struct chhttp_chunk c[CHHTTP_MAX_PARALLEL];
+		uint32_t idx[CHHTTP_MAX_PARALLEL], k = 0;
+		for (; i < n && k < s->o.parallel; i++) {
+			if (s->replay_done & (1ull << i))
+				continue;
+			c[k] = (struct chhttp_chunk){ sec[i].data, sec[i].len };
+			jobs[k] = (struct job){ .table = table_index(s, sec[i].table, sec[i].table_len),
+						.query = insert_query(s->database, sec[i].table, sec[i].table_len,
+								      sec[i].columns, sec[i].columns_len),
+						.chunks = &c[k], .nchunks = 1, .rows = sec[i].rows };
+			idx[k] = i;
+			if (!jobs[k].query)
+				break;
+			k++;
+		}
+		bool oom = i < n && k < s->o.parallel && !(s->replay_done & (1ull << i));
+		if (k)
+			insert_group(s, jobs, k, true);
+		bool failed = oom;
+		for (uint32_t j = 0; j < k; j++) {
+			free(jobs[j].query);
+			uint32_t x = idx[j];
+			if (jobs[j].result < 0 && !(jobs[j].poison && ++s->replay_poison[x] >= s->o.poison_attempts)) {
+				failed = true;
+				continue;
+			}
+			if (jobs[j].result < 0)
+				count_rows(s, jobs[j].table, false, sec[x].rows);
+			s->replay_done |= 1ull << x;
+		}
+		if (failed) {
 			schedule_retry(s);
 			return;
 		}
-		struct chhttp_chunk c = { sec[i].data, sec[i].len };
-		bool poison;
-		rc = insert_once(s, ti, q, &c, 1, sec[i].rows, true, &poison);
-		free(q);
-		if (rc < 0 && !(poison && ++s->replay_poison[i] >= s->o.poison_attempts)) {
-			schedule_retry(s);
-			return;
-		}
-		if (rc < 0)
-			count_rows(s, ti, false, sec[i].rows);
-		s->replay_done |= 1u << i;
 	}
 	spool_ack(s->spool, id);
 	s->backoff_ms = s->o.retry_min_ms;

@@ -23,9 +23,11 @@ struct chsend_opts {
 	uint64_t spool_max_bytes;
 	bool spool_drop_oldest;
 	uint32_t timeout_ms, retry_min_ms, retry_max_ms, poison_attempts;
+	uint32_t parallel;                  /* concurrent INSERTs, 1..CHHTTP_MAX_PARALLEL */
 };
 
-/* One table's rows of a round. done and poison are updated by chsend_round, so a round that
+/* One table's rows of a round, or a part of them (a big table may be split into several
+ * sections, inserted concurrently, up to `parallel` at a time). done and poison are updated by chsend_round, so a round that
  * is tried again (no spool) does not re-insert sections that already went in. */
 struct chsend_section {
 	uint32_t table;                     /* index into opts.tables */
@@ -41,7 +43,7 @@ struct chsend;
 int chsend_new(const struct chsend_opts *opts, struct chsend **ret);
 struct chsend *chsend_free(struct chsend *s);
 
-/* Delivers one round (sections of distinct tables, oldest round first). When the spool holds
+/* Delivers one round (at most CHBATCH_MAX_SECTIONS sections, oldest round first). When the spool holds
  * older records, or during an outage before the next retry is due (or when stopping), the round
  * goes straight to the spool to keep the order; otherwise it is inserted with `attempts`
  * tries, then spooled. Returns CHWRITER_INSERTED, CHWRITER_SPOOLED, -EAGAIN (no spool: keep

@@ -24,7 +24,7 @@ struct round {
 	uint64_t bytes, nrows;
 	uint64_t opened_ns;
 	/* built by the writer thread when it takes the round; kept across retries (no spool) */
-	struct chsend_section secs[CHWRITER_MAX_TABLES];
+	struct chsend_section secs[CHBATCH_MAX_SECTIONS];
 	struct chhttp_chunk *chunks;
 	uint32_t nsecs;
 	struct round *next;
@@ -108,7 +108,7 @@ static void *writer_main(void *arg);
 int chwriter_new(const struct chwriter_opts *o, struct chwriter **ret)
 {
 	if (!o || !o->endpoint || !o->tables || o->ntables == 0 || o->ntables > CHWRITER_MAX_TABLES ||
-	    o->batch_bytes > CHWRITER_MAX_UNIT_BYTES)
+	    o->batch_bytes > CHWRITER_MAX_UNIT_BYTES || o->parallel > CHHTTP_MAX_PARALLEL)
 		return -EINVAL;
 	const char *db = o->database && o->database[0] ? o->database : "default";
 	if (!chbatch_valid_table(db, strlen(db)))
@@ -129,6 +129,7 @@ int chwriter_new(const struct chwriter_opts *o, struct chwriter **ret)
 	w->o.max_pending_bytes = o->max_pending_bytes ? o->max_pending_bytes : (256ull << 20);
 	w->o.attempts = o->attempts ? o->attempts : 2;
 	w->o.stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : 10000;
+	w->o.parallel = o->parallel ? o->parallel : 2;
 	w->o.tables = NULL;
 	w->o.endpoint = w->o.user = w->o.password = w->o.database = w->o.spool_dir = NULL;
 	w->nt = o->ntables;
@@ -148,6 +149,7 @@ int chwriter_new(const struct chwriter_opts *o, struct chwriter **ret)
 		.retry_min_ms = o->retry_min_ms ? o->retry_min_ms : 100,
 		.retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 5000,
 		.poison_attempts = o->poison_attempts ? o->poison_attempts : 5,
+		.parallel = w->o.parallel,
 	};
 	int r = chsend_new(&so, &w->send);
 	if (r < 0) {
@@ -320,40 +322,81 @@ int chwriter_flush(struct chwriter *w, int timeout_ms)
 
 /* ---- writer thread ---- */
 
-/* Lays the round out as one section per table with rows, chunks pointing into its units. */
+/* Lays the round out as sections, chunks pointing into its units: one per table with rows,
+ * or up to `parallel` for a table with more than CHWRITER_SPLIT_BYTES (cut at unit
+ * boundaries into parts of similar size), never more than CHBATCH_MAX_SECTIONS in all. */
 static int prepare_round(struct chwriter *w, struct round *r)
 {
 	if (r->chunks)
 		return 0;
 	size_t total = 0;
-	for (uint32_t t = 0; t < w->nt; t++)
+	uint32_t tables = 0;
+	for (uint32_t t = 0; t < w->nt; t++) {
 		total += r->rows[t] ? r->nunits : 0;
+		tables += r->rows[t] != 0;
+	}
 	r->chunks = malloc((total ? total : 1) * sizeof(*r->chunks));
-	if (!r->chunks)
+	uint64_t *crows = malloc((total ? total : 1) * sizeof(*crows));
+	if (!r->chunks || !crows) {
+		free(crows);
+		free(r->chunks);
+		r->chunks = NULL;
 		return -ENOMEM;
+	}
 	size_t k = 0;
 	for (uint32_t t = 0; t < w->nt; t++) {
 		if (!r->rows[t])
 			continue;
-		struct chsend_section *x = &r->secs[r->nsecs++];
-		memset(x, 0, sizeof(*x));
-		x->table = t;
-		x->rows = r->rows[t];
-		x->chunks = r->chunks + k;
+		tables--;
+		size_t first = k;
+		uint64_t bytes = 0;
 		for (const struct chwriter_unit *u = r->head; u; u = u->next)
-			if (u->data[t].len)
+			if (u->data[t].len) {
+				crows[k] = u->rows[t];
+				bytes += u->data[t].len;
 				r->chunks[k++] = (struct chhttp_chunk){ u->data[t].buf, u->data[t].len };
-		x->nchunks = (size_t)(r->chunks + k - x->chunks);
+			}
+		uint64_t parts = bytes >= CHWRITER_SPLIT_BYTES ? w->o.parallel : 1;
+		if (parts > k - first)
+			parts = k - first;
+		if (parts > CHBATCH_MAX_SECTIONS - r->nsecs - tables)
+			parts = CHBATCH_MAX_SECTIONS - r->nsecs - tables;
+		uint64_t acc = 0;
+		size_t c = first;
+		for (uint64_t p = 0; p < parts; p++) {
+			struct chsend_section *x = &r->secs[r->nsecs++];
+			memset(x, 0, sizeof(*x));
+			x->table = t;
+			x->chunks = r->chunks + c;
+			/* the last part takes the rest; the others stop once past their share */
+			while (c < k && (p == parts - 1 || acc < bytes * (p + 1) / parts)) {
+				acc += r->chunks[c].len;
+				x->rows += crows[c];
+				c++;
+			}
+			x->nchunks = (size_t)(r->chunks + c - x->chunks);
+		}
 	}
+	free(crows);
 	return 0;
 }
 
-/* Runs the done callbacks, frees the round, then counts it finished (so flush returns only
- * after the callbacks ran). */
+/* Counts the round, runs the done callbacks, frees the round, then counts it finished (so
+ * flush returns only after the callbacks ran and the stats a callback's waiter reads are
+ * already up to date). */
 static void finish_round(struct chwriter *w, struct round *r, int status)
 {
 	uint32_t n = r->nunits;
-	uint64_t bytes = r->bytes, rows = r->nrows;
+	pthread_mutex_lock(&w->mu);
+	w->st.pending_bytes -= r->bytes;
+	w->st.pending_rows -= r->nrows;
+	if (status == CHWRITER_INSERTED)
+		w->st.units_inserted += n;
+	else if (status == CHWRITER_SPOOLED)
+		w->st.units_spooled += n;
+	else
+		w->st.units_failed += n;
+	pthread_mutex_unlock(&w->mu);
 	for (struct chwriter_unit *u = r->head, *next; u; u = next) {
 		next = u->next;
 		if (u->done)
@@ -363,14 +406,6 @@ static void finish_round(struct chwriter *w, struct round *r, int status)
 	free(r->chunks);
 	free(r);
 	pthread_mutex_lock(&w->mu);
-	w->st.pending_bytes -= bytes;
-	w->st.pending_rows -= rows;
-	if (status == CHWRITER_INSERTED)
-		w->st.units_inserted += n;
-	else if (status == CHWRITER_SPOOLED)
-		w->st.units_spooled += n;
-	else
-		w->st.units_failed += n;
 	w->finished += n;
 	pthread_cond_broadcast(&w->fin);
 	pthread_mutex_unlock(&w->mu);

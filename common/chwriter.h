@@ -3,7 +3,8 @@
  * already RowBinary-encoded); one writer thread gathers units into a *round* and inserts each
  * table's rows of the round with one HTTP request (RowBinary, keep-alive, basic auth). A round
  * is sealed when one table reaches batch_rows, when its bytes reach batch_bytes, or when it is
- * flush_ms old. It is not a schema manager (coordinator/schema.c) and not a row mapper
+ * flush_ms old. ClickHouse parses one INSERT on one core, so a big table section is split
+ * into `parallel` INSERTs sent at once over as many keep-alive connections. It is not a schema manager (coordinator/schema.c) and not a row mapper
  * (chrows.c).
  *
  * Delivery. Each unit's done callback runs exactly once, on the writer thread, after the unit
@@ -42,6 +43,7 @@
 #define CHWRITER_MAX_TABLES 16
 #define CHWRITER_MAX_UNIT_BYTES (32ull << 20)
 #define CHWRITER_LAT_BUCKETS 12
+#define CHWRITER_SPLIT_BYTES (1u << 20)
 
 /* done statuses (>= 0 means durable) */
 #define CHWRITER_INSERTED 0
@@ -71,6 +73,9 @@ struct chwriter_opts {
 	uint32_t retry_max_ms;         /* 0 = 5000 */
 	uint32_t poison_attempts;      /* 0 = 5 */
 	uint32_t stop_timeout_ms;      /* free: time to drain before spooling the rest; 0 = 10000 */
+	uint32_t parallel;             /* concurrent INSERTs (connections); 0 = 2, <= 8. A table's
+					* rows of a round above CHWRITER_SPLIT_BYTES are split into
+					* this many INSERTs on unit boundaries */
 };
 
 /* Rows of one producer's unit: per table, the RowBinary bytes and how many rows they hold. */

@@ -46,6 +46,7 @@ struct coord_config {
 	char clickhouse_database[64];
 	uint64_t clickhouse_flush_ms;
 	int64_t clickhouse_batch_rows;
+	bool init_schema;              /* create/migrate the ClickHouse schema, then exit */
 	/* process */
 	char log_level[16];
 	uint64_t duration_ms;

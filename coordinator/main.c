@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chsink.h"
 #include "config.h"
 #include "dedup.h"
 #include "httpd.h"
@@ -137,6 +138,8 @@ static int open_state(const struct coord_config *cfg, struct dedup **dd, struct 
 	if (rec.torn_bytes || rec.bad_lines)
 		ms_warn("COORD-DEDUP-REPAIRED", "dedup journal: cut %" PRIu64 " torn bytes, skipped %" PRIu64
 			" bad lines (continuing)", rec.torn_bytes, rec.bad_lines);
+	if (cfg->clickhouse_endpoint[0])
+		return 0; /* the ClickHouse writer's spool takes the window store's role */
 	enum spool_fsync fs = cfg->durability == COORD_DURABILITY_SYNC ? SPOOL_FSYNC_APPEND
 			      : cfg->durability == COORD_DURABILITY_ROLL ? SPOOL_FSYNC_ROLL : SPOOL_FSYNC_NONE;
 	if ((r = winstore_open(store, cfg->spool_max_bytes, fs, ws)) < 0) {
@@ -148,6 +151,62 @@ static int open_state(const struct coord_config *cfg, struct dedup **dd, struct 
 	if (ss.corrupt_truncations)
 		ms_warn("COORD-STORE-REPAIRED", "window store: %" PRIu64 " segments cut at a corrupt record (%" PRIu64
 			" bytes; continuing)", ss.corrupt_truncations, ss.corrupt_bytes);
+	return 0;
+}
+
+/* ---- ClickHouse (coordinator/chsink.c); without clickhouse_endpoint the window store is the sink */
+
+static void chsink_options(const struct coord_config *cfg, char *spool, size_t len, struct chsink_opts *ret)
+{
+	snprintf(spool, len, "%s/chspool", cfg->state_dir);
+	*ret = (struct chsink_opts){
+		.endpoint = cfg->clickhouse_endpoint,
+		.user = cfg->clickhouse_user,
+		.password_file = cfg->clickhouse_password_file,
+		.database = cfg->clickhouse_database,
+		.flush_ms = (uint32_t)cfg->clickhouse_flush_ms,
+		.batch_rows = (uint32_t)cfg->clickhouse_batch_rows,
+		.spool_dir = spool,
+		.spool_max_bytes = cfg->spool_max_bytes,
+	};
+}
+
+static void log_schema(const struct coord_config *cfg, struct chsink *sink)
+{
+	struct chsink_schema_state st;
+	chsink_schema(sink, &st);
+	char feats[64];
+	schema_features_string(&st.report.f, feats, sizeof(feats));
+	if (st.migrated)
+		ms_info("SCHEMA-MIGRATED", "ClickHouse %s (%s) database %s: schema from version %" PRIu32 " to %" PRIu32
+			" (%" PRIu32 " applied)", st.report.f.version, feats, cfg->clickhouse_database,
+			st.report.from_version, st.report.to_version, st.report.applied);
+	else
+		ms_warn("SCHEMA-PENDING", "cannot migrate the ClickHouse schema at %s: %s%s%s; windows are spooled, "
+			"retrying every 10 s", cfg->clickhouse_endpoint, strerror(-st.last_error),
+			st.report.failed_sql[0] ? " at: " : "", st.report.failed_sql);
+}
+
+static int init_schema(const struct coord_config *cfg)
+{
+	char spool[512], err[512] = "";
+	struct chsink_opts o;
+	struct schema_report rep;
+	chsink_options(cfg, spool, sizeof(spool), &o);
+	if (!cfg->clickhouse_endpoint[0]) {
+		ms_err("CONFIG-INVALID", "init_schema needs clickhouse_endpoint");
+		return 2;
+	}
+	int r = chsink_init_schema(&o, &rep, err, sizeof(err));
+	if (r < 0) {
+		ms_err("SCHEMA-FAILED", "%s", err);
+		return 1;
+	}
+	char feats[64];
+	schema_features_string(&rep.f, feats, sizeof(feats));
+	ms_info("SCHEMA-MIGRATED", "ClickHouse %s (%s) database %s: schema from version %" PRIu32 " to %" PRIu32
+		" (%" PRIu32 " applied)", rep.f.version, feats, cfg->clickhouse_database, rep.from_version,
+		rep.to_version, rep.applied);
 	return 0;
 }
 
@@ -167,6 +226,7 @@ int main(int argc, char **argv)
 	int rc = 1, r;
 	struct dedup *dd = NULL;
 	struct winstore *ws = NULL;
+	struct chsink *sink = NULL;
 	struct registry *reg = NULL;
 	struct ingest *ing = NULL;
 	struct status *stat = NULL;
@@ -176,12 +236,25 @@ int main(int argc, char **argv)
 	if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
 		cid = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 
+	if (cfg.init_schema)
+		return init_schema(&cfg);
 	if (cfg.token_file[0] && (r = read_secret(cfg.token_file, token, sizeof(token))) < 0) {
 		ms_err("CONFIG-INVALID", "token_file %s: %s", cfg.token_file, strerror(-r));
 		return 2;
 	}
 	if (open_state(&cfg, &dd, &ws) < 0)
 		goto out;
+	if (cfg.clickhouse_endpoint[0]) {
+		char spool[512], err[512] = "";
+		struct chsink_opts cho;
+		chsink_options(&cfg, spool, sizeof(spool), &cho);
+		if ((r = chsink_open(&cho, &sink, err, sizeof(err))) < 0) {
+			ms_err("CLICKHOUSE-INIT", "%s", err);
+			rc = r == -EPERM || r == -ENOENT || r == -EINVAL ? 2 : 1;
+			goto out;
+		}
+		log_schema(&cfg, sink);
+	}
 	if ((r = registry_new((uint32_t)cfg.max_agents, (uint32_t)cfg.stale_after_ms, &reg)) < 0) {
 		ms_err("COORD-INIT", "out of memory");
 		goto out;
@@ -204,8 +277,8 @@ int main(int argc, char **argv)
 		.coordinator_id = cid,
 		.reg = reg,
 		.dedup = dd,
-		.sink = winstore_sink,
-		.sink_arg = ws,
+		.sink = sink ? chsink_window : winstore_sink,
+		.sink_arg = sink ? (void *)sink : (void *)ws,
 		.on_reject = on_reject,
 	};
 	if ((r = ingest_new(&io, &ing)) < 0) {
@@ -216,7 +289,7 @@ int main(int argc, char **argv)
 		ms_warn("COORD-NO-AUTH", "no token_file and no tls_ca_file: any agent that can reach %s is accepted",
 			cfg.listen_url);
 	struct status_opts so = { .ingest = ing, .reg = reg, .store = ws, .coordinator_id = cid, .version = MS_VERSION };
-	if ((r = status_new(&so, &stat)) < 0)
+	if ((r = status_new(&so, &stat)) < 0 || (sink && (r = status_add_source(stat, chsink_metrics, sink)) < 0))
 		goto out;
 	if (cfg.metrics_port) {
 		struct httpd_opts ho = { .max_body_bytes = 4096, .bearer_token = token[0] ? token : NULL };
@@ -240,6 +313,13 @@ int main(int argc, char **argv)
 	while (!stop_flag && (!end || mono_ms() < end)) {
 		struct timespec ts = { 0, 100 * 1000000L };
 		nanosleep(&ts, NULL);
+		uint32_t dropped = 0;
+		if (sink && chsink_tick(sink, time(NULL), &dropped) > 0) {
+			if (dropped)
+				ms_info("RETENTION", "dropped %" PRIu32 " expired ClickHouse partitions", dropped);
+			else
+				log_schema(&cfg, sink);
+		}
 	}
 	rc = 0;
 out:
@@ -254,6 +334,22 @@ out:
 	ms_info("COORD-STOP", "accepted=%" PRIu64 " duplicate=%" PRIu64 " rejected=%" PRIu64 " samples=%" PRIu64,
 		st.accepted, st.duplicate, rejected, st.samples);
 	status_free(stat);
+	if (sink) {
+		/* the writer drains: inserts what it can within 10 s, the rest stays in its spool */
+		struct chwriter_stats cs;
+		uint64_t ins = 0, spooled = 0, failed = 0;
+		chsink_drain(sink, 10000);
+		chsink_stats(sink, &cs);
+		for (int t = 0; t < CHWRITER_MAX_TABLES; t++) {
+			ins += cs.t[t].rows_inserted;
+			spooled += cs.t[t].rows_spooled;
+			failed += cs.t[t].rows_failed;
+		}
+		ms_info("CLICKHOUSE-STOP", "rows inserted=%" PRIu64 " spooled=%" PRIu64 " failed=%" PRIu64
+			"; %" PRIu64 " batches left in the spool for the next start", ins, spooled, failed,
+			cs.spool_records);
+		chsink_free(sink);
+	}
 	winstore_free(ws);
 	dedup_free(dd);
 	registry_free(reg);

@@ -6,7 +6,7 @@
  * Prints one line of key=value figures (rows/s counts every row inserted, all tables; rollup
  * rows/s the ms_flow_rollup rows alone) and exits non-zero if any row failed.
  * Usage: ch_bench ENDPOINT DATABASE [total_rows=5000000] [rows_per_window=10000]
- *        [batch_rows=100000] [producers=1] */
+ *        [batch_rows=100000] [producers=1] [parallel=2] */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -108,7 +108,8 @@ static struct wire_window *make_window(uint32_t nrows)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s ENDPOINT DATABASE [total_rows] [rows_per_window] [batch_rows] [producers]\n",
+		fprintf(stderr, "usage: %s ENDPOINT DATABASE [total_rows] [rows_per_window] [batch_rows] [producers] "
+			"[parallel]\n",
 			argv[0]);
 		return 2;
 	}
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
 	uint32_t per = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 10) : 10000;
 	uint32_t batch = argc > 5 ? (uint32_t)strtoul(argv[5], NULL, 10) : 100000;
 	uint32_t nprod = argc > 6 ? (uint32_t)strtoul(argv[6], NULL, 10) : 1;
+	uint32_t parallel = argc > 7 ? (uint32_t)strtoul(argv[7], NULL, 10) : 2;
 	if (per == 0 || nprod == 0 || nprod > 16)
 		return 2;
 	struct wire_window *tmpl = make_window(per);
@@ -128,6 +130,7 @@ int main(int argc, char **argv)
 		.ntables = CHROWS__N,
 		.batch_rows = batch,
 		.flush_ms = 500,
+		.parallel = parallel,
 	};
 	struct chwriter *w;
 	int r = chwriter_new(&o, &w);
@@ -162,10 +165,10 @@ int main(int argc, char **argv)
 		failed += st.t[t].rows_failed + st.t[t].rows_spooled;
 		inserts += st.t[t].inserts_ok;
 	}
-	printf("rows=%" PRIu64 " rollup_rows=%" PRIu64 " windows=%" PRIu64 " seconds=%.3f rows_per_s=%.0f "
+	printf("parallel=%u batch_rows=%u rows=%" PRIu64 " rollup_rows=%" PRIu64 " windows=%" PRIu64 " seconds=%.3f rows_per_s=%.0f "
 	       "rollup_rows_per_s=%.0f submit_s=%.3f inserts=%" PRIu64 " mean_insert_ms=%.1f max_insert_ms=%.1f "
 	       "bytes_per_rollup_row=%.1f backpressure_waits=%" PRIu64 " failed=%" PRIu64 " last_error=\"%s\"\n",
-	       rows, st.t[CHROWS_ROLLUP].rows_inserted, nwin, dt, (double)rows / dt,
+	       parallel, batch, rows, st.t[CHROWS_ROLLUP].rows_inserted, nwin, dt, (double)rows / dt,
 	       (double)st.t[CHROWS_ROLLUP].rows_inserted / dt, t_submit, inserts,
 	       st.lat_count ? (double)st.lat_sum_ns / (double)st.lat_count / 1e6 : 0.0, (double)st.lat_max_ns / 1e6,
 	       rows ? (double)st.bytes_sent / (double)rows : 0.0, retries, failed, st.last_error);

@@ -55,8 +55,10 @@ class QueryError(Exception):
 class Server:
     """One clickhouse-server process with its own data directory and ports."""
 
-    def __init__(self, start_timeout=60):
+    def __init__(self, start_timeout=60, users=None):
+        """users: optional {name: password} added to the default (password-less) user."""
         self.dir = tempfile.mkdtemp(prefix="ms-ch-")
+        self.users = dict(users or {})
         self.http_port, self.tcp_port, self.inter_port = free_ports(3)
         self.start_timeout = start_timeout
         self.proc = None
@@ -69,6 +71,7 @@ class Server:
     def start(self):
         for d in ("data", "tmp", "user_files", "format_schemas"):
             os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        users_xml = self._write_users()
         args = [SERVER_BIN, f"--config-file={BASE_CONFIG}", "--",
                 f"--path={self.dir}/data/", f"--tmp_path={self.dir}/tmp/",
                 f"--user_files_path={self.dir}/user_files/",
@@ -76,7 +79,7 @@ class Server:
                 f"--logger.log={self.dir}/server.log", f"--logger.errorlog={self.dir}/err.log",
                 "--listen_host=127.0.0.1",
                 f"--http_port={self.http_port}", f"--tcp_port={self.tcp_port}",
-                f"--interserver_http_port={self.inter_port}"]
+                f"--interserver_http_port={self.inter_port}", f"--users_config={users_xml}"]
         self.stdout = open(os.path.join(self.dir, "stdout.log"), "a")
         self.proc = subprocess.Popen(args, stdout=self.stdout, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -89,6 +92,22 @@ class Server:
             time.sleep(0.1)
         self.stop()
         raise AssertionError("clickhouse-server did not answer /ping:\n" + self.log_tail())
+
+    def _write_users(self):
+        """A users.xml: the password-less default user (the tests' own queries) plus self.users,
+        each allowed from loopback only."""
+        def user(name, password):
+            return (f"<{name}><password>{password}</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>"
+                    f"<profile>default</profile><quota>default</quota></{name}>")
+        body = user("default", "") + "".join(user(n, p) for n, p in self.users.items())
+        path = os.path.join(self.dir, "users.xml")
+        with open(path, "w") as f:
+            f.write("<?xml version=\"1.0\"?><yandex><profiles><default><max_memory_usage>10000000000"
+                    "</max_memory_usage></default></profiles><users>" + body + "</users>"
+                    "<quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>"
+                    "<result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time>"
+                    "</interval></default></quotas></yandex>\n")
+        return path
 
     def ping(self):
         try:
@@ -130,7 +149,7 @@ class Server:
     def __exit__(self, *exc):
         self.cleanup()
 
-    def query(self, sql, data=None, settings=None, timeout=60):
+    def query(self, sql, data=None, settings=None, timeout=60, user=None, password=None):
         """Runs sql over HTTP; returns the response body as text (stripped). data (bytes) is sent
         as the body after the query (INSERT ... FORMAT X). Raises QueryError with the server's
         message."""
@@ -138,6 +157,10 @@ class Server:
         params.update(settings or {})
         url = self.endpoint + "/?" + urllib.parse.urlencode(params)
         req = urllib.request.Request(url, data=data if data is not None else b"", method="POST")
+        if user is not None:
+            import base64
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+            req.add_header("Authorization", "Basic " + token)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.read().decode().strip()
@@ -148,6 +171,28 @@ class Server:
         """Runs sql and returns a list of tuples of strings (TabSeparated)."""
         out = self.query(sql + " FORMAT TabSeparated", **kw)
         return [tuple(line.split("\t")) for line in out.splitlines() if line]
+
+    def run_script(self, text, database_settings=None):
+        """Runs a clickhouse-client style script (statements ending with ';', '--' comments) one
+        statement at a time. SET lines become settings of the following statements (HTTP has no
+        session here)."""
+        settings = dict(database_settings or {})
+        stmts, cur = [], []
+        for line in text.splitlines():
+            if line.startswith("--"):
+                continue
+            cur.append(line)
+            if line.rstrip().endswith(";"):
+                stmts.append("\n".join(cur).strip().rstrip(";"))
+                cur = []
+        for st in stmts:
+            if not st:
+                continue
+            if st.upper().startswith("SET "):
+                k, v = st[4:].split("=", 1)
+                settings[k.strip()] = v.strip()
+                continue
+            self.query(st, settings=settings)
 
     def scalar(self, sql, **kw):
         out = self.query(sql, **kw)
