@@ -120,6 +120,9 @@ static void test_remote_share_matches_truth(void **state)
 	struct numa_stats st = { 0 };
 	int nh = numa_resolve(nm, s, N, 1000, mem, cpu, hot, &st);
 	assert_true(nh > 0);
+	print_message("two-node model: %llu local, %llu remote, %llu unknown (truth %llu / %llu / %llu)\n",
+		      (unsigned long long)st.local, (unsigned long long)st.remote, (unsigned long long)st.unknown,
+		      (unsigned long long)t.local, (unsigned long long)t.remote, (unsigned long long)t.unknown);
 	assert_int_equal(st.samples, N);
 	assert_int_equal(st.local, t.local);
 	assert_int_equal(st.remote, t.remote);

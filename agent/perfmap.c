@@ -449,6 +449,17 @@ void perfmap_registry_forget(struct perfmap_registry *reg, uint32_t pid)
 	pthread_mutex_unlock(&reg->mu);
 }
 
+size_t perfmap_registry_pids(struct perfmap_registry *reg, uint32_t *ret_pids, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&reg->mu);
+	for (size_t i = 0; i < reg->n && n < max; i++)
+		if (!n || ret_pids[n - 1] != reg->ents[i].pid)
+			ret_pids[n++] = reg->ents[i].pid;
+	pthread_mutex_unlock(&reg->mu);
+	return n;
+}
+
 size_t perfmap_registry_count(const struct perfmap_registry *reg)
 {
 	return __atomic_load_n(&reg->n, __ATOMIC_RELAXED);

@@ -89,6 +89,9 @@ int perfmap_registry_find(struct perfmap_registry *reg, uint32_t pid, uint8_t cl
 			  struct perfmap_region *ret_region);
 /* Drops every region of pid. */
 void perfmap_registry_forget(struct perfmap_registry *reg, uint32_t pid);
+/* The distinct pids that have regions, ascending, at most max into ret_pids; returns how many
+ * were written. */
+size_t perfmap_registry_pids(struct perfmap_registry *reg, uint32_t *ret_pids, size_t max);
 size_t perfmap_registry_count(const struct perfmap_registry *reg);
 
 #endif

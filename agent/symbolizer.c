@@ -514,6 +514,44 @@ void symbolizer_forget_pid(struct symbolizer *s, uint32_t pid)
 	perfmap_registry_forget(s->reg, pid);
 }
 
+static bool pid_gone(const struct symbolizer *s, uint32_t pid)
+{
+	char path[300];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%u", s->o.proc_root, pid);
+	return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+size_t symbolizer_sweep_exited(struct symbolizer *s, uint32_t *ret_pids, size_t max)
+{
+	if (!s)
+		return 0;
+	size_t n = 0;
+	for (uint32_t i = 0; i < s->o.max_pids; i++) {
+		uint32_t pid = s->procs[i].pid;
+		if (!s->procs[i].used || !pid_gone(s, pid))
+			continue;
+		symbolizer_forget_pid(s, pid);
+		if (ret_pids && n < max)
+			ret_pids[n] = pid;
+		n++;
+	}
+	/* registered but never sampled processes hold regions too */
+	size_t cap = perfmap_registry_count(s->reg);
+	uint32_t *pids = cap ? malloc(cap * sizeof(*pids)) : NULL;
+	size_t np = pids ? perfmap_registry_pids(s->reg, pids, cap) : 0;
+	for (size_t i = 0; i < np; i++) {
+		if (!pid_gone(s, pids[i]))
+			continue;
+		perfmap_registry_forget(s->reg, pids[i]);
+		if (ret_pids && n < max)
+			ret_pids[n] = pids[i];
+		n++;
+	}
+	free(pids);
+	return n;
+}
+
 void symbolizer_stats(const struct symbolizer *s, struct symbolizer_stats *ret)
 {
 	const struct symbolizer_stats *st = &s->st;

@@ -98,6 +98,12 @@ int symbolizer_register_data(struct symbolizer *s, uint32_t pid, uint64_t start,
 
 /* Drops everything cached for pid, registrations included (call on process exit). */
 void symbolizer_forget_pid(struct symbolizer *s, uint32_t pid);
+/* Process-exit cleanup: forgets every cached or registered pid that no longer exists
+ * (<proc_root>/<pid> is gone) and writes up to max of them into ret_pids (may be NULL) so the
+ * caller can drop its own per-pid state. Returns the number forgotten. Cost: one stat per
+ * cached process and per registered pid; run it every few seconds, not per window. A pid reused
+ * by a new process keeps the cache (its maps are re-read when an address misses them). */
+size_t symbolizer_sweep_exited(struct symbolizer *s, uint32_t *ret_pids, size_t max);
 
 void symbolizer_stats(const struct symbolizer *s, struct symbolizer_stats *ret);
 

@@ -460,6 +460,43 @@ static void exec_maps(const char *path, char *out, size_t cap)
 	close(fd);
 }
 
+/* Process-exit cleanup: a sampled pid and a registered-only pid disappear from a fake /proc;
+ * the sweep forgets their caches and registrations and names them, a live pid stays. */
+static void test_sweep_exited(void **state)
+{
+	char root[] = "/tmp/ms-symsweep-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	fake_pid(root, 100, NULL);
+	fake_pid(root, 200, NULL);
+	fake_pid(root, 300, NULL);
+	struct symbolizer *s = new_sym(&(struct symbolizer_opts){ .proc_root = root });
+	struct sym_result r;
+	assert_int_equal(symbolizer_resolve(s, 100, MARKER, true, &r), 0);
+	assert_string_equal(r.name, "symtest_marker");
+	assert_int_equal(symbolizer_resolve(s, 300, MARKER, true, &r), 0);
+	assert_int_equal(symbolizer_register_data(s, 200, 0x10000, 4096, "obj"), 0);
+	assert_int_equal(symbolizer_register_data(s, 300, 0x10000, 4096, "obj"), 0);
+	uint32_t gone[4];
+	assert_int_equal(symbolizer_sweep_exited(s, gone, 4), 0);
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/100", root);
+	rm_tree(p);
+	snprintf(p, sizeof(p), "%s/200", root);
+	rm_tree(p);
+	assert_int_equal(symbolizer_sweep_exited(s, gone, 4), 2);
+	assert_true((gone[0] == 100 && gone[1] == 200) || (gone[0] == 200 && gone[1] == 100));
+	struct symbolizer_stats st;
+	symbolizer_stats(s, &st);
+	assert_int_equal(st.pids, 1);
+	assert_int_equal(st.regions, 1);
+	assert_int_equal(symbolizer_resolve_data(s, 300, 0x10010, &r), 0);
+	assert_string_equal(r.name, "obj");
+	assert_int_equal(symbolizer_sweep_exited(s, NULL, 0), 0);
+	assert_int_equal(symbolizer_sweep_exited(NULL, NULL, 0), 0);
+	symbolizer_free(s);
+	rm_tree(root);
+}
+
 static void test_non_pie(void **state)
 {
 	static const char *const cands[] = { "/usr/lib/llvm-14/bin/yaml2obj", "/usr/lib/llvm-14/bin/FileCheck", NULL };
@@ -583,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_data),
 		cmocka_unit_test(test_unknown_pid),
 		cmocka_unit_test(test_eviction),
+		cmocka_unit_test(test_sweep_exited),
 		cmocka_unit_test(test_non_pie),
 		cmocka_unit_test(test_deleted_and_shared),
 		cmocka_unit_test(test_throughput),

@@ -25,6 +25,11 @@ struct window *window_free(struct window *w)
 	free(w->rows);
 	free(w->flows);
 	free(w->funcs);
+	free(w->stacks);
+	free(w->addrs);
+	free(w->objects);
+	free(w->fs);
+	free(w->numa);
 	free(w);
 	return NULL;
 }

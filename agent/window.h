@@ -22,7 +22,8 @@ struct window_row {
 	uint64_t flow_id;     /* 0 = unattributed */
 	uint64_t ip;          /* code address; 0 once rows are merged by function */
 	uint64_t func_id;     /* stable function id; 0 until symbolized */
-	uint64_t stack_id;    /* (ustack << 32 | kstack) as u32 each, WINDOW_NO_STACK = none */
+	uint64_t stack_id;    /* (ustack << 32 | kstack) as u32 each until stacks_window makes it the
+			       * stable id of w->stacks (stacks.h); WINDOW_NO_STACK = none */
 	uint64_t object_id;   /* data object id, 0 = none */
 	uint64_t samples;
 	double norm_cost;     /* Σ period × multiplex scale / GSO segments */
@@ -46,6 +47,84 @@ struct window_func {
 	char module[128];
 };
 
+/* A call stack (stacks.h): kernel frames then user frames, innermost first, as function ids of
+ * the window's function dictionary; stack_id is the stable id rows carry. */
+#define WINDOW_STACK_FRAMES 64
+struct window_stack {
+	uint64_t stack_id;
+	uint16_t nkernel, nuser;   /* frames kept (cut at WINDOW_STACK_FRAMES in all) */
+	uint32_t _pad;
+	uint64_t func[WINDOW_STACK_FRAMES];
+};
+
+/* A sample that carried a data address, copied by the loop into a bounded per-window buffer for
+ * the memory analyzers (analyze.h: data objects, NUMA, false sharing) that run on the export
+ * worker. 64 bytes. */
+struct window_addr {
+	uint64_t addr;
+	uint64_t ip;
+	uint64_t flow_id;
+	uint64_t period;
+	uint64_t stack_id;    /* as in window_row */
+	uint32_t pid, tid, cpu;
+	uint16_t event;
+	uint8_t access;       /* enum events_access */
+	uint8_t user_mode;
+	uint8_t dir;
+	uint8_t iclass;
+	uint8_t _pad[6];
+};
+
+/* A data object sampled in the window (symbolizer_resolve_data: registered region, ELF data
+ * symbol, or mapping). */
+struct window_object {
+	uint64_t object_id;   /* stable id (symbolizer.h formula) */
+	uint32_t pid;
+	uint32_t _pad;
+	uint64_t samples;     /* address samples that fell into it */
+	char name[128];
+	char module[128];
+};
+
+/* A contended cache line (falseshare.h), with its object and top functions resolved. */
+#define WINDOW_FS_THREADS 8
+#define WINDOW_FS_FUNCS 4
+struct window_fs_line {
+	uint64_t line;        /* line address */
+	uint64_t object_id;   /* 0 = unknown */
+	uint32_t pid;
+	uint8_t cls;          /* enum fs_class */
+	uint8_t inferred;
+	uint8_t nthreads, ncpus;
+	uint64_t written, accessed; /* offset bitmaps */
+	uint64_t samples, loads, stores, hitm;
+	double score;
+	uint32_t tids[WINDOW_FS_THREADS];
+	uint32_t cpus[WINDOW_FS_THREADS];
+	uint64_t func_id[WINDOW_FS_FUNCS];     /* 0 = unused */
+	uint64_t func_samples[WINDOW_FS_FUNCS];
+};
+
+/* A remote-DRAM / NUMA hotspot (numa.h): samples per (flow, memory node, CPU node, object). */
+struct window_numa {
+	uint64_t flow_id;
+	uint64_t object_id;
+	int16_t mem_node, cpu_node;
+	uint32_t ifindex;
+	uint64_t samples;
+	uint64_t events;      /* sum of periods */
+};
+
+/* Memory analysis of the window (filled on the export worker). */
+struct window_mem {
+	uint64_t addr_samples;     /* address samples analysed */
+	uint64_t objects_resolved; /* of which found a named object (registered, ELF symbol, mapping) */
+	uint64_t rows_refined;     /* samples moved onto rows keyed by object and memory node */
+	uint64_t numa_local, numa_remote, numa_unknown;
+	uint64_t fs_contended;     /* contended lines (before the top-K cut) */
+	uint64_t fs_lines_dropped; /* samples whose line did not fit the detector's table */
+};
+
 /* Counter deltas over the window, in the names of SPEC §13. */
 struct window_counters {
 	uint64_t bpf[MS_CNT__MAX];     /* BPF outcome counters (emitted, budget, gap, ...) */
@@ -54,6 +133,7 @@ struct window_counters {
 	uint64_t agg_degraded;         /* samples aggregated under a coarser key (table full) */
 	uint64_t agg_dropped;          /* samples that did not fit even coarsened */
 	uint64_t flows_overflow;       /* flows whose tuple did not fit the dictionary */
+	uint64_t addr_dropped;         /* address samples past the per-window buffer (not analysed) */
 };
 
 struct window {
@@ -72,6 +152,16 @@ struct window {
 	struct window_row *rows;
 	struct window_flow *flows;
 	struct window_func *funcs;     /* filled by window_symbolize */
+	double event_scale[WINDOW_MAX_EVENTS]; /* multiplexing scale applied to norm_cost (0: did not run) */
+	/* memory analysis: addrs from the loop; the rest filled by analyze_window on the export worker */
+	uint32_t nstacks;
+	struct window_stack *stacks;   /* filled by stacks_window (stacks.h) */
+	uint32_t naddrs, nobjects, nfs, nnuma;
+	struct window_addr *addrs;
+	struct window_object *objects;
+	struct window_fs_line *fs;
+	struct window_numa *numa;
+	struct window_mem mem;
 };
 
 struct window *window_alloc(uint32_t nrows, uint32_t nflows);
