@@ -622,9 +622,11 @@ int rpc_server_new(const struct rpc_server_opts *o, struct rpc_server **ret)
 	s->nmethods = o->nmethods;
 	s->shutdown_tag = (struct rpc_tag){ T_SHUTDOWN, s };
 
-	grpc_arg args[6];
+	grpc_arg args[7];
 	memset(args, 0, sizeof(args));
-	const struct { const char *k; int v; } kv[6] = {
+	const struct { const char *k; int v; } kv[7] = {
+		/* no SO_REUSEPORT: a second server on a taken port must fail, not share it */
+		{ GRPC_ARG_ALLOW_REUSEPORT, 0 },
 		{ GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)(o->max_message_bytes ? o->max_message_bytes : 4u << 20) },
 		{ GRPC_ARG_KEEPALIVE_TIME_MS, 30000 },
 		{ GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000 },
@@ -633,12 +635,12 @@ int rpc_server_new(const struct rpc_server_opts *o, struct rpc_server **ret)
 		{ GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000 },
 		{ GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0 },
 	};
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		args[i].type = GRPC_ARG_INTEGER;
 		args[i].key = (char *)kv[i].k;
 		args[i].value.integer = kv[i].v;
 	}
-	grpc_channel_args ca = { 6, args };
+	grpc_channel_args ca = { 7, args };
 	s->srv = grpc_server_create(&ca, NULL);
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(s->srv, s->cq, NULL);

@@ -17,6 +17,7 @@
 
 #include "chsink.h"
 #include "config.h"
+#include "ctlplane.h"
 #include "dedup.h"
 #include "httpd.h"
 #include "ingest.h"
@@ -231,6 +232,7 @@ int main(int argc, char **argv)
 	struct ingest *ing = NULL;
 	struct status *stat = NULL;
 	struct httpd *http = NULL;
+	struct ctlplane *ctl = NULL;
 	char token[WIRE_TOKEN_MAX] = "";
 	uint64_t cid = 0;
 	if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
@@ -303,6 +305,21 @@ int main(int argc, char **argv)
 		}
 		ms_info("METRICS-LISTEN", "serving /metrics on %s:%u", cfg.metrics_address, httpd_port(http));
 	}
+	if (cfg.grpc_port) {
+		/* the control plane is optional: without it agents keep their local control */
+		struct ctlplane_opts cpo = {
+			.address = cfg.grpc_address, .port = cfg.grpc_port, .token = token,
+			.tls_cert_file = cfg.tls_cert_file[0] ? cfg.tls_cert_file : NULL,
+			.tls_key_file = cfg.tls_key_file[0] ? cfg.tls_key_file : NULL,
+			.tls_ca_file = cfg.tls_ca_file[0] ? cfg.tls_ca_file : NULL,
+			.max_agents = (uint32_t)cfg.max_agents, .reg = reg, .ingest = ing,
+		};
+		if ((r = ctlplane_new(&cpo, &ctl)) < 0)
+			ms_err("GRPC-LISTEN", "cannot serve gRPC on %s:%u: %s (continuing without the control plane)",
+			       cfg.grpc_address, cfg.grpc_port, strerror(-r));
+		else
+			ms_info("GRPC-LISTEN", "serving gRPC on %s:%u", cfg.grpc_address, ctlplane_port(ctl));
+	}
 	char port[32] = "";
 	if (ingest_port(ing))
 		snprintf(port, sizeof(port), " (port %u)", ingest_port(ing));
@@ -323,6 +340,7 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	ctlplane_free(ctl); /* first: its handlers read the registry and ingest */
 	httpd_free(http);
 	struct ingest_stats st = { 0 };
 	if (ing)

@@ -1,0 +1,133 @@
+"""Python gRPC client of the coordinator's control plane (SPEC §5): messages generated from
+proto/ with protoc --python_out at test time, calls made through grpcio's generic
+unary_unary/unary_stream (no grpc_tools needed). Also a simulated agent: a Watch stream that
+records the commands pushed to it and reports results."""
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import grpc
+
+import mstest
+
+_mods = None
+
+
+def pb():
+    """(ms_pb2, fleet_pb2), generated once per process."""
+    global _mods
+    if _mods is None:
+        out = tempfile.mkdtemp(prefix="ms-pb2-")
+        proto = os.path.join(mstest.SRC, "proto")
+        subprocess.run(["protoc", f"--python_out={out}", f"-I{proto}", os.path.join(proto, "ms.proto"),
+                        os.path.join(proto, "fleet.proto")], check=True)
+        sys.path.insert(0, out)
+        import ms_pb2  # noqa: E402
+        import fleet_pb2  # noqa: E402
+        _mods = (ms_pb2, fleet_pb2)
+    return _mods
+
+
+# method -> (request type, reply type, streaming)
+def methods():
+    _, f = pb()
+    return {
+        "ListAgents": (f.ListAgentsRequest, f.ListAgentsReply, False),
+        "DescribeAgent": (f.DescribeAgentRequest, f.AgentInfo, False),
+        "SetMode": (f.SetModeRequest, f.CommandReply, False),
+        "SetBudget": (f.SetBudgetRequest, f.CommandReply, False),
+        "SetTargets": (f.SetTargetsRequest, f.CommandReply, False),
+        "SetPmuConfig": (f.SetPmuConfigRequest, f.CommandReply, False),
+        "ListEvents": (f.ListEventsRequest, f.ListEventsReply, False),
+        "WatchEvents": (f.WatchEventsRequest, f.FleetEvent, True),
+        "ListAnomalies": (f.ListAnomaliesRequest, f.ListAnomaliesReply, False),
+        "WatchAnomalies": (f.WatchAnomaliesRequest, f.FleetAnomaly, True),
+        "GetFleetStatus": (f.FleetStatusRequest, f.FleetStatus, False),
+    }
+
+
+class Client:
+    """Coordinator operator API: c.call("SetMode", req, timeout=5) or c.stream("WatchEvents", req)."""
+
+    def __init__(self, target, token=None, root_cert=None):
+        if root_cert:
+            self.ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=root_cert))
+        else:
+            self.ch = grpc.insecure_channel(target)
+        self.md = (("authorization", f"Bearer {token}"),) if token else ()
+        self._stubs = {}
+        for name, (req, rep, streaming) in methods().items():
+            path = f"/ms.v1.Coordinator/{name}"
+            mk = self.ch.unary_stream if streaming else self.ch.unary_unary
+            self._stubs[name] = mk(path, request_serializer=req.SerializeToString,
+                                   response_deserializer=rep.FromString)
+
+    def call(self, name, req=None, timeout=5, metadata=None):
+        if req is None:
+            req = methods()[name][0]()
+        return self._stubs[name](req, metadata=self.md if metadata is None else metadata, timeout=timeout)
+
+    def stream(self, name, req=None, timeout=30, metadata=None):
+        if req is None:
+            req = methods()[name][0]()
+        return self._stubs[name](req, metadata=self.md if metadata is None else metadata, timeout=timeout)
+
+    def close(self):
+        self.ch.close()
+
+
+class SimAgent:
+    """A simulated agent: keeps AgentControl.Watch open and records (time, Command) pairs;
+    reports every command as applied (ok) unless fail_all."""
+
+    def __init__(self, target, agent_id, labels=None, token=None, fail_all=False):
+        _, f = pb()
+        self.f = f
+        self.agent_id = agent_id
+        self.ch = grpc.insecure_channel(target)
+        self.md = (("authorization", f"Bearer {token}"),) if token else ()
+        self.watch = self.ch.unary_stream("/ms.v1.AgentControl/Watch", request_serializer=f.WatchRequest.SerializeToString,
+                                          response_deserializer=f.Command.FromString)
+        self.report = self.ch.unary_unary("/ms.v1.AgentControl/Report",
+                                          request_serializer=f.CommandResult.SerializeToString,
+                                          response_deserializer=f.ReportAck.FromString)
+        req = f.WatchRequest(agent_id=agent_id, instance=1, host="sim")
+        for k, v in (labels or {}).items():
+            req.labels.add(key=k, value=v)
+        self.commands = []
+        self.cv = threading.Condition()
+        self.fail_all = fail_all
+        self.call = self.watch(req, metadata=self.md, timeout=600)
+        self.error = None
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        try:
+            for cmd in self.call:
+                with self.cv:
+                    self.commands.append((time.monotonic(), cmd))
+                    self.cv.notify_all()
+                self.report(self.f.CommandResult(agent_id=self.agent_id, command_id=cmd.id, ok=not self.fail_all,
+                                                 error="refused" if self.fail_all else ""),
+                            metadata=self.md, timeout=5)
+        except grpc.RpcError as e:
+            self.error = e
+
+    def wait_commands(self, n, timeout=10):
+        end = time.monotonic() + timeout
+        with self.cv:
+            while len(self.commands) < n:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.agent_id}: {len(self.commands)} commands, wanted {n}")
+                self.cv.wait(left)
+            return list(self.commands)
+
+    def close(self):
+        self.call.cancel()
+        self.t.join(5)
+        self.ch.close()
