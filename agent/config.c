@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "sampler.h"
+#include "targets.h"
 
 #define S(f) CONF_STR_FIELD(struct agent_config, f)
 #define F(f) CONF_FIELD(struct agent_config, f)
@@ -93,6 +95,13 @@ static const struct conf_key keys[] = {
 	{ "metrics_port", CONF_PORT, F(metrics_port), 0, "9105", 0, 65535, NULL, "Prometheus /metrics port (0 = off)" },
 	{ "control_address", CONF_HOST, S(control_address), "127.0.0.1", 0, 0, NULL, "local control API bind address" },
 	{ "control_port", CONF_PORT, F(control_port), 0, "9200", 0, 65535, NULL, "local control API port (0 = off)" },
+	{ "control_timeout_ms", CONF_DURATION, F(control_timeout_ms), 0, "5000", 100, 600000, NULL,
+	  "control API: a request not answered within this time gets 503 (408 for a body that trickles)" },
+	{ "metrics_top_k", CONF_INT, F(metrics_top_k), 0, "20", 1, 200, NULL,
+	  "per-flow series (ms_flow_micromiss_rate) exported per window: the top K, the rest leave" },
+	{ "metrics_guide_names", CONF_BOOL, F(metrics_guide_names), 0, "false", 0, 0, NULL,
+	  "also export ms_samples_per_sec under the guide's name (promtool's linter flags the abbreviation; "
+	  "ms_samples_per_second is always exported)" },
 	{ "clickhouse_endpoint", CONF_STRING, S(clickhouse_endpoint), "", 0, 0, NULL,
 	  "standalone mode: ClickHouse HTTP endpoint (used when no coordinator is configured)" },
 	{ "clickhouse_table", CONF_STRING, S(clickhouse_table), "ms_flow_rollup", 0, 0, NULL, "rollup table" },
@@ -101,9 +110,28 @@ static const struct conf_key keys[] = {
 	  "standalone mode: flush age" },
 	{ "anomaly_enabled", CONF_BOOL, F(anomaly_enabled), 0, "true", 0, 0, NULL, "run the anomaly monitor" },
 	{ "anomaly_interfaces", CONF_STRING, S(anomaly_interfaces), "", 0, 0, NULL,
-	  "interfaces watched by the anomaly monitor (comma list)" },
+	  "interfaces watched by the anomaly monitor (comma list; empty = every interface but lo)" },
 	{ "anomaly_interval_ms", CONF_DURATION, F(anomaly_interval_ms), 0, "500", 10, 600000, NULL,
 	  "anomaly monitor period" },
+	{ "anomaly_latency_file", CONF_STRING, S(anomaly_latency_file), "", 0, 0, NULL,
+	  "latency source: a file holding one number, the latest latency in microseconds, re-read every period" },
+	{ "anomaly_drop_ratio", CONF_DOUBLE, F(anomaly_drop_ratio), 0, "0.6", 0, 0, NULL,
+	  "throughput below this share of its baseline is a drop (0.06..0.95)" },
+	{ "anomaly_spike_ratio", CONF_DOUBLE, F(anomaly_spike_ratio), 0, "3.0", 0, 0, NULL,
+	  "throughput above this multiple of its baseline is a spike (> 1)" },
+	{ "anomaly_latency_ratio", CONF_DOUBLE, F(anomaly_latency_ratio), 0, "2.0", 0, 0, NULL,
+	  "latency above this multiple of its baseline is a spike (> 1)" },
+	{ "anomaly_min_bytes_per_sec", CONF_INT, F(anomaly_min_bytes_per_sec), 0, "16384", 1, INT64_MAX, NULL,
+	  "interfaces whose baseline is below this never raise throughput signals (idle links)" },
+	{ "mode_hold_ms", CONF_DURATION, F(mode_hold_ms), 0, "5000", 100, 3600000, NULL,
+	  "mode controller: minimum time between automatic switches and before leaving diagnostic/shedding" },
+	{ "shed_enter_ratio", CONF_DOUBLE, F(shed_enter_ratio), 0, "2.0", 0, 0, NULL,
+	  "ShedHeavy when a CPU's sampling demand exceeds this multiple of its budget for mode_hold_ms" },
+	{ "shed_exit_ratio", CONF_DOUBLE, F(shed_exit_ratio), 0, "1.2", 0, 0, NULL,
+	  "leave ShedHeavy when every CPU's demand is below this multiple of its budget for mode_hold_ms" },
+	{ "targets", CONF_STRING, S(targets), "", 0, 0, NULL,
+	  "initial targets, comma list of kind:value (flow:10.1., flow:10.0.0.0/8, port:443, proto:tcp, "
+	  "ifindex:eth0, pid:1234, cgroup:/system.slice/x.service); empty = everything" },
 	{ "log_level", CONF_STRING, S(log_level), "info", 0, 0, NULL, "error, warn, info or debug" },
 	{ "window_log", CONF_STRING, S(window_log), "", 0, 0, NULL,
 	  "append every closed window as one JSON line to this file" },
@@ -147,6 +175,31 @@ int agent_config_validate(const struct agent_config *c, struct conf_error *err)
 	int64_t rb = c->ringbuf_bytes;
 	if (rb & (rb - 1)) {
 		snprintf(err->msg, sizeof(err->msg), "ringbuf_bytes (%lld) must be a power of two", (long long)rb);
+		return -EINVAL;
+	}
+	if (!(c->anomaly_drop_ratio > 0.06 && c->anomaly_drop_ratio < 0.95)) {
+		snprintf(err->msg, sizeof(err->msg), "anomaly_drop_ratio (%g) must be within 0.06..0.95",
+			 c->anomaly_drop_ratio);
+		return -EINVAL;
+	}
+	if (!(c->anomaly_spike_ratio > 1 && c->anomaly_spike_ratio < 1e6) ||
+	    !(c->anomaly_latency_ratio > 1 && c->anomaly_latency_ratio < 1e6)) {
+		snprintf(err->msg, sizeof(err->msg), "anomaly_spike_ratio and anomaly_latency_ratio must be > 1");
+		return -EINVAL;
+	}
+	if (!(c->shed_exit_ratio > 0 && c->shed_exit_ratio < c->shed_enter_ratio && c->shed_enter_ratio < 1e6)) {
+		snprintf(err->msg, sizeof(err->msg), "shed ratios: need 0 < shed_exit_ratio (%g) < shed_enter_ratio (%g)",
+			 c->shed_exit_ratio, c->shed_enter_ratio);
+		return -EINVAL;
+	}
+	struct targets_entry *te = malloc(TARGETS_MAX * sizeof(*te));
+	if (!te)
+		return -ENOMEM;
+	char why[256];
+	int tr = targets_parse_list(c->targets, te, TARGETS_MAX, why, sizeof(why));
+	free(te);
+	if (tr < 0) {
+		snprintf(err->msg, sizeof(err->msg), "key 'targets': %s", why);
 		return -EINVAL;
 	}
 	if (ms_log_parse_level(c->log_level) < 0) {

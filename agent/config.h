@@ -53,6 +53,9 @@ struct agent_config {
 	uint16_t metrics_port;
 	char control_address[256];
 	uint16_t control_port;
+	uint64_t control_timeout_ms;   /* per-request reply timeout of the control API */
+	int64_t metrics_top_k;         /* per-window top-K of the per-flow series */
+	bool metrics_guide_names;      /* also ms_samples_per_sec (the guide's name; promtool lint flags it) */
 	char clickhouse_endpoint[256];
 	char clickhouse_table[64];
 	char clickhouse_raw_table[64];
@@ -61,6 +64,16 @@ struct agent_config {
 	bool anomaly_enabled;
 	char anomaly_interfaces[256];
 	uint64_t anomaly_interval_ms;
+	char anomaly_latency_file[256];
+	double anomaly_drop_ratio;
+	double anomaly_spike_ratio;
+	double anomaly_latency_ratio;
+	int64_t anomaly_min_bytes_per_sec;
+	/* mode controller and targets */
+	uint64_t mode_hold_ms;
+	double shed_enter_ratio;
+	double shed_exit_ratio;
+	char targets[2048];            /* comma list of kind:value (targets.h) */
 	/* process */
 	char log_level[16];
 	char window_log[256];          /* append each closed window as a JSON line ("" = off) */

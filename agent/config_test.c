@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -123,6 +125,77 @@ static void test_cli_wins_and_aliases(void **state)
 	assert_false(c.perf_mock_mode);
 }
 
+static void test_control_keys(void **state)
+{
+	struct agent_config c;
+	struct conf_error err;
+	const char *text = "control_address=::1\nmetrics_address=localhost\ncontrol_timeout_ms=2s\n"
+			   "mode_hold_ms=10s\nshed_enter_ratio=3\nshed_exit_ratio=1.5\n"
+			   "targets=flow:10.1., port:443 ,cgroup:/system.slice\nmetrics_top_k=50\n"
+			   "anomaly_latency_file=/run/lat\nanomaly_drop_ratio=0.5\n";
+	assert_int_equal(load(&c, text, &err), 0);
+	assert_string_equal(c.control_address, "::1");
+	assert_string_equal(c.metrics_address, "localhost");
+	assert_int_equal(c.control_timeout_ms, 2000);
+	assert_int_equal(c.mode_hold_ms, 10000);
+	assert_true(c.shed_enter_ratio == 3.0 && c.shed_exit_ratio == 1.5);
+	assert_int_equal(c.metrics_top_k, 50);
+	assert_true(c.anomaly_drop_ratio == 0.5);
+	/* each bad value is named with its line and key */
+	static const struct { const char *text, *needle; } bad[] = {
+		{ "mode=sentinel\ncontrol_port=65536\n", ":2:" },
+		{ "control_address=10.1\n", "control_address" },
+		{ "control_address=host name\n", "control_address" },
+		{ "targets=flow:10.1\n", "targets" },
+		{ "targets=flow:10.1.,,port:1\n", "targets" },
+		{ "shed_enter_ratio=1\nshed_exit_ratio=2\n", "shed" },
+		{ "anomaly_drop_ratio=0.99\n", "anomaly_drop_ratio" },
+		{ "anomaly_spike_ratio=1\n", "anomaly_spike_ratio" },
+		{ "metrics_top_k=201\n", "metrics_top_k" },
+		{ "control_timeout_ms=5\n", "control_timeout_ms" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (load(&c, bad[i].text, &err) >= 0)
+			fail_msg("accepted %s", bad[i].text);
+		if (!strstr(err.msg, bad[i].needle))
+			fail_msg("%s: '%s' lacks '%s'", bad[i].text, err.msg, bad[i].needle);
+	}
+}
+
+/* --help names every key with its default; the shipped example loads. */
+static void test_help_and_example(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	conf_print_help(&agent_config_schema, f);
+	fclose(f);
+	for (size_t i = 0; i < agent_config_schema.nkeys; i++) {
+		char flag[80];
+		snprintf(flag, sizeof(flag), "--%s", agent_config_schema.keys[i].name);
+		for (char *p = flag + 2; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		if (!strstr(buf, flag))
+			fail_msg("--help lacks %s", flag);
+	}
+	assert_non_null(strstr(buf, "default: 9200"));
+	free(buf);
+	struct agent_config c;
+	struct conf_error err;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", __FILE__);
+	char *slash = strrchr(path, '/');
+	assert_non_null(slash);
+	snprintf(slash + 1, sizeof(path) - (size_t)(slash + 1 - path), "agent.conf");
+	assert_int_equal(conf_defaults(&agent_config_schema, &c, &err), 0);
+	if (conf_load_file(&agent_config_schema, &c, path, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(agent_config_validate(&c, &err), 0);
+	assert_int_equal(c.control_port, 9200);
+	assert_int_equal(c.mode, AGENT_MODE_AUTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +204,8 @@ int main(void)
 		cmocka_unit_test(test_guide_template),
 		cmocka_unit_test(test_errors_name_line_and_key),
 		cmocka_unit_test(test_cli_wins_and_aliases),
+		cmocka_unit_test(test_control_keys),
+		cmocka_unit_test(test_help_and_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

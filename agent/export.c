@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bqueue.h"
 #include "jsonw.h"
@@ -289,6 +290,9 @@ static void *worker(void *arg)
 		struct window *w = item;
 		if (export_symbolize(e->o.sym, w) < 0)
 			ms_debug("EXPORT-SYMBOLIZE", "window %" PRIu64 ": symbolization failed", w->seq);
+		/* encode time: the JSON line and the forward hook (uplink protobuf encoding + spool) */
+		struct timespec t0, t1, t2, t3;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (e->log) {
 			char *buf;
 			size_t len;
@@ -298,10 +302,17 @@ static void *worker(void *arg)
 				free(buf);
 			}
 		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		summary_add(e, w);
 		if (e->o.metrics)
 			metrics_on_window(e->o.metrics, w);
-		if (e->o.forward && e->o.forward(e->o.forward_arg, w) == 0)
+		clock_gettime(CLOCK_MONOTONIC, &t2);
+		bool taken = e->o.forward && e->o.forward(e->o.forward_arg, w) == 0;
+		clock_gettime(CLOCK_MONOTONIC, &t3);
+		if (e->o.metrics && (e->log || e->o.forward))
+			metrics_observe_encode(e->o.metrics, (double)(t1.tv_sec - t0.tv_sec + t3.tv_sec - t2.tv_sec) +
+							     (double)(t1.tv_nsec - t0.tv_nsec + t3.tv_nsec - t2.tv_nsec) / 1e9);
+		if (taken)
 			continue;
 		window_free(w);
 	}

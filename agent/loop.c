@@ -12,7 +12,9 @@
 #include "aggregator.h"
 #include "bqueue.h"
 #include "consumer.h"
+#include "control.h"
 #include "events.h"
+#include "pmu.h"
 #include "samplelog.h"
 #include "sampler.h"
 #include "synth.h"
@@ -39,7 +41,13 @@ struct loop {
 	uint8_t ev_iclass[WINDOW_MAX_EVENTS];
 	pthread_mutex_t stats_mu;         /* guards stats: written at window close, read by others */
 	struct loop_stats stats;
+	struct control *ctl;              /* mode controller, anomaly monitor, targets */
+	struct control_snapshot snap;     /* scratch for on_ctl (too big for the stack) */
 };
+
+_Static_assert((int)LOOP_MODE_SENTINEL == (int)MODECTL_SENTINEL &&
+		       (int)LOOP_MODE_DIAGNOSTIC == (int)MODECTL_DIAGNOSTIC && (int)LOOP_MODE_AUTO == (int)MODECTL_AUTO,
+	       "loop and modectl modes share their numbers");
 
 static uint64_t now_ns(clockid_t c)
 {
@@ -58,7 +66,8 @@ static void sink(void *arg, const struct ms_sample *s)
 		.numa_node = -1,
 		.iclass = s->event < WINDOW_MAX_EVENTS ? l->ev_iclass[s->event] : 0,
 	};
-	aggregator_add(l->agg, &as);
+	if (control_accept(l->ctl, s))
+		aggregator_add(l->agg, &as);
 	l->win_processed++;
 	if (l->o.sample_log)
 		samplelog_write(l->o.sample_log, s);
@@ -69,7 +78,7 @@ static int apply_cfg(struct loop *l)
 	uint64_t budget = l->mode == LOOP_MODE_DIAGNOSTIC ? l->o.diagnostic_budget : l->o.sentinel_budget;
 	sampler_cfg_init(&l->cfg, budget, l->o.hard_drop_ns, l->o.flow_skid_ns, l->o.thread_flow_ns);
 	l->cfg.flags = l->o.cfg_flags;
-	l->cfg.filter_tgid = l->o.filter_tgid;
+	l->cfg.filter_tgid = l->ctl ? control_filter_tgid(l->ctl) : l->o.filter_tgid;
 	l->cfg.ringbuf_wakeup_bytes = l->o.ringbuf_wakeup_bytes;
 	return l->o.sampler ? sampler_set_cfg(l->o.sampler, &l->cfg) : 0;
 }
@@ -105,9 +114,28 @@ int loop_new(const struct loop_opts *opts, struct loop **ret)
 	if (r == 0 && opts->events)
 		for (int i = 0; i < events_count(opts->events) && i < WINDOW_MAX_EVENTS; i++)
 			l->ev_iclass[i] = events_get(opts->events, i)->spec.iclass;
+	if (r == 0) {
+		struct control_opts co = {
+			.start_mode = opts->mode_auto ? MODECTL_AUTO : opts->mode,
+			.mode = { .sentinel_budget = opts->sentinel_budget, .diagnostic_budget = opts->diagnostic_budget,
+				  .hold_ms = opts->mode_hold_ms, .shed_enter = opts->shed_enter,
+				  .shed_exit = opts->shed_exit },
+			.hard_drop_ns = opts->hard_drop_ns,
+			.anomaly = opts->anomaly,
+			.targets = opts->targets,
+			.base_filter_tgid = opts->filter_tgid,
+			.sampler = opts->sampler,
+			.ncpu = (uint32_t)(l->ncpu < CONTROL_MAX_CPUS ? l->ncpu : CONTROL_MAX_CPUS),
+		};
+		r = control_new(&co, &l->ctl);
+		if (r == 0)
+			l->mode = control_mode(l->ctl);
+	}
 	if (r == 0)
 		r = apply_cfg(l);
 	if (r < 0) {
+		if (!l->ctl)
+			targets_free(opts->targets);
 		loop_free(l);
 		return r;
 	}
@@ -120,8 +148,22 @@ struct loop *loop_free(struct loop *l)
 	if (!l)
 		return NULL;
 	consumer_free(l->cons);
+	control_free(l->ctl);
 	synth_free(l->synth);
 	aggregator_free(l->agg);
+	/* commands queued after the loop stopped: their senders still wait for done() */
+	void *item;
+	while (l->cmds && bqueue_pop(l->cmds, &item, 0) == 0) {
+		struct loop_cmd *c = item;
+		if (c->type == LOOP_CMD_SET_TARGETS)
+			targets_free(c->u.targets);
+		if (c->type == LOOP_CMD_SET_PMU)
+			free(c->u.pmu);
+		c->u.targets = NULL;
+		snprintf(c->out.reason, sizeof(c->out.reason), "the agent is stopping");
+		if (c->done)
+			c->done(c, -ECANCELED);
+	}
 	bqueue_free(l->cmds, NULL);
 	pthread_mutex_destroy(&l->stats_mu);
 	free(l);
@@ -140,25 +182,93 @@ void loop_get_stats(struct loop *l, struct loop_stats *ret)
 	pthread_mutex_unlock(&l->stats_mu);
 }
 
+/* The control snapshot plus the events in force (the loop owns them). */
+static void snapshot(struct loop *l, uint64_t mono)
+{
+	control_snapshot(l->ctl, mono, now_ns(CLOCK_REALTIME), &l->snap);
+	for (int i = 0; l->o.events && i < events_count(l->o.events) && l->snap.nev < CONTROL_MAX_EVENTS; i++) {
+		const struct events_state *st = events_get(l->o.events, i);
+		struct control_event *e = &l->snap.ev[l->snap.nev++];
+		snprintf(e->name, sizeof(e->name), "%s", st->spec.name);
+		snprintf(e->reason, sizeof(e->reason), "%s", st->reason);
+		e->source = (uint8_t)st->source;
+		e->live = st->live;
+	}
+}
+
+static void publish(struct loop *l)
+{
+	if (!l->o.on_ctl)
+		return;
+	snapshot(l, now_ns(CLOCK_MONOTONIC));
+	l->o.on_ctl(l->o.on_ctl_arg, &l->snap);
+}
+
+/* The loop's mode becomes m: new budget at once, the open window continues. */
+static void set_mode(struct loop *l, int m)
+{
+	if (m == l->mode)
+		return;
+	l->mode = m;
+	control_mode_switched(l->ctl);
+}
+
+static void close_window(struct loop *l, uint64_t end_real);
+
+static int apply_pmu(struct loop *l, struct loop_cmd *c)
+{
+	if (!l->o.events || !l->o.sampler) {
+		snprintf(c->out.reason, sizeof(c->out.reason), "the synthetic source has no PMU events");
+		return -EOPNOTSUPP;
+	}
+	struct pmu_config *cfg = malloc(sizeof(*cfg));
+	if (!cfg)
+		return -ENOMEM;
+	*cfg = *events_pmu_config(l->o.events);
+	pmu_config_merge(cfg, c->u.pmu);
+	/* slot indices change: the samples of the open window belong to the old numbering */
+	uint64_t real = now_ns(CLOCK_REALTIME);
+	close_window(l, real);
+	l->win_start_mono = now_ns(CLOCK_MONOTONIC);
+	l->win_start_ns = real;
+	int r = events_reconfigure(l->o.events, cfg, sampler_pmu_prog(l->o.sampler));
+	free(cfg);
+	memset(l->ev_iclass, 0, sizeof(l->ev_iclass));
+	for (int i = 0; i < events_count(l->o.events) && i < WINDOW_MAX_EVENTS; i++)
+		l->ev_iclass[i] = events_get(l->o.events, i)->spec.iclass;
+	c->out.live_events = events_live_count(l->o.events);
+	if (r < 0)
+		snprintf(c->out.reason, sizeof(c->out.reason), "no event of the new groups could be opened: %s",
+			 strerror(-r));
+	control_pmu_result(l->ctl, r);
+	return r < 0 ? r : 0;
+}
+
 static void run_cmd(struct loop *l, struct loop_cmd *c)
 {
 	int r = 0;
+	uint64_t mono = now_ns(CLOCK_MONOTONIC);
+	memset(&c->out, 0, sizeof(c->out));
 	switch (c->type) {
 	case LOOP_CMD_SET_MODE:
-		if (c->u.mode != LOOP_MODE_SENTINEL && c->u.mode != LOOP_MODE_DIAGNOSTIC)
-			r = -EINVAL;
-		else
-			l->mode = c->u.mode;
+		r = control_pin(l->ctl, c->u.mode, c->ttl_ms, c->source[0] ? c->source : "api", mono,
+				c->out.reason, sizeof(c->out.reason));
+		if (r >= 0)
+			set_mode(l, r);
 		break;
-	case LOOP_CMD_SET_BUDGETS:
-		if (!c->u.budgets.sentinel || c->u.budgets.diagnostic < c->u.budgets.sentinel)
-			r = -EINVAL;
-		else {
-			l->o.sentinel_budget = c->u.budgets.sentinel;
-			l->o.diagnostic_budget = c->u.budgets.diagnostic;
-			l->o.hard_drop_ns = c->u.budgets.hard_drop_ns;
+	case LOOP_CMD_SET_BUDGETS: {
+		uint32_t set = c->u.budgets.set ? c->u.budgets.set : 7u;
+		uint64_t s = set & LOOP_BUDGET_SENTINEL ? c->u.budgets.sentinel : l->o.sentinel_budget;
+		uint64_t d = set & LOOP_BUDGET_DIAGNOSTIC ? c->u.budgets.diagnostic : l->o.diagnostic_budget;
+		uint64_t h = set & LOOP_BUDGET_HARD_DROP ? c->u.budgets.hard_drop_ns : l->o.hard_drop_ns;
+		r = control_set_budgets(l->ctl, s, d, h, c->out.reason, sizeof(c->out.reason));
+		if (r >= 0) {
+			l->o.sentinel_budget = s;
+			l->o.diagnostic_budget = d;
+			l->o.hard_drop_ns = h;
 		}
 		break;
+	}
 	case LOOP_CMD_SET_VALIDITY:
 		l->o.flow_skid_ns = c->u.validity.flow_skid_ns;
 		l->o.thread_flow_ns = c->u.validity.thread_flow_ns;
@@ -166,13 +276,51 @@ static void run_cmd(struct loop *l, struct loop_cmd *c)
 	case LOOP_CMD_SET_FILTER:
 		l->o.filter_tgid = c->u.filter_tgid;
 		break;
+	case LOOP_CMD_SET_TARGETS:
+		control_set_targets(l->ctl, c->u.targets);
+		c->u.targets = NULL;
+		break;
+	case LOOP_CMD_SET_PMU:
+		r = apply_pmu(l, c);
+		free(c->u.pmu);
+		c->u.pmu = NULL;
+		break;
 	default:
 		r = -EOPNOTSUPP;
 	}
-	if (r == 0)
+	if (r >= 0)
 		r = apply_cfg(l);
+	else if (!c->out.reason[0])
+		snprintf(c->out.reason, sizeof(c->out.reason), "%s", strerror(-r));
+	snapshot(l, mono);
+	struct modectl_status st = l->snap.mc;
+	c->out.mode = l->mode;
+	c->out.pinned = st.pinned;
+	c->out.pin_mode = st.pin_mode;
+	c->out.pin_expires_ms = l->snap.pin_expires_real_ms;
+	snprintf(c->out.pin_source, sizeof(c->out.pin_source), "%s", st.pin_source);
+	c->out.sentinel = l->o.sentinel_budget;
+	c->out.diagnostic = l->o.diagnostic_budget;
+	c->out.hard_drop_ns = l->o.hard_drop_ns;
+	c->out.ntargets = l->snap.ntargets;
+	c->out.filter_tgid = l->snap.filter_tgid;
+	if (l->o.on_ctl)
+		l->o.on_ctl(l->o.on_ctl_arg, &l->snap);
 	if (c->done)
-		c->done(c, r);
+		c->done(c, r < 0 ? r : 0);
+}
+
+/* The control plane's turn, every loop iteration (it decides itself what is due). */
+static void control_step(struct loop *l)
+{
+	bool ticked;
+	int m = control_tick(l->ctl, now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME), l->mode, &ticked);
+	if (m != l->mode) {
+		set_mode(l, m);
+		apply_cfg(l);
+	}
+	if (ticked)
+		publish(l);
 }
 
 static void drain_cmds(struct loop *l)
@@ -226,6 +374,7 @@ static void close_window(struct loop *l, uint64_t end_real)
 	l->stats.windows_closed++;
 	l->stats.samples_processed += l->win_processed;
 	l->stats.lost = lost;
+	l->stats.filtered = control_filtered(l->ctl);
 	memcpy(l->stats.bpf, bpf, sizeof(bpf));
 	pthread_mutex_unlock(&l->stats_mu);
 
@@ -275,6 +424,8 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 	l->win_start_ns = now_ns(CLOCK_REALTIME);
 	uint64_t win_ns = l->o.window_ms * 1000000ULL;
 	int err = 0;
+	control_step(l);
+	publish(l);
 	while (!*stop) {
 		uint64_t mono = now_ns(CLOCK_MONOTONIC);
 		if (l->o.duration_ms && mono - start_mono >= l->o.duration_ms * 1000000ULL)
@@ -296,6 +447,7 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 							       : (uint64_t)(tick ? tick : 1));
 		}
 		drain_cmds(l);
+		control_step(l);
 		mono = now_ns(CLOCK_MONOTONIC);
 		if (mono - l->win_start_mono >= win_ns) {
 			uint64_t real = now_ns(CLOCK_REALTIME);

@@ -18,10 +18,15 @@ struct events;
 struct bqueue;
 struct window;
 struct samplelog;
+struct targets;
+struct pmu_config;
+struct anomaly_opts;
+struct control_snapshot;
 
 enum loop_mode {
 	LOOP_MODE_SENTINEL = 0,
 	LOOP_MODE_DIAGNOSTIC = 1,
+	LOOP_MODE_AUTO = 2,          /* LOOP_CMD_SET_MODE only: clears the pin */
 };
 
 struct loop_opts {
@@ -44,25 +49,70 @@ struct loop_opts {
 	uint64_t duration_ms;        /* 0 = until stopped */
 	struct bqueue *closed_out;   /* receives struct window * (owner: the consumer) */
 	struct samplelog *sample_log; /* optional; owned by the caller, written by the loop thread */
+	/* control (control.h): mode controller, anomaly monitor, targets */
+	bool mode_auto;              /* the controller decides; else `mode` is pinned (source "config") */
+	uint64_t mode_hold_ms;       /* 0: MODECTL_DEFAULT_HOLD_MS */
+	double shed_enter, shed_exit;/* per-CPU load ratios of ShedHeavy; 0: defaults */
+	const struct anomaly_opts *anomaly; /* NULL: no anomaly monitor */
+	struct targets *targets;     /* initial targets or NULL; loop_new takes them in every case */
+	/* Called on the loop thread after every control tick (~250 ms) and every command with the
+	 * control state; it must copy what it keeps and not block (metrics, top-level logs). */
+	void (*on_ctl)(void *arg, const struct control_snapshot *snap);
+	void *on_ctl_arg;
 };
 
 /* Commands (from the local API and the fleet client alike). The loop applies a command between
- * drains and calls done(cmd, result) from the loop thread; done owns cmd afterwards. */
+ * drains, fills cmd->out and calls done(cmd, result) from the loop thread (result 0 or a negative
+ * errno, with out.reason saying why); done owns cmd afterwards.
+ * - SET_MODE: u.mode sentinel or diagnostic pins that mode for ttl_ms (0 = until cleared) on
+ *   behalf of source ("api", "coordinator"); LOOP_MODE_AUTO clears the pin. Switching keeps the
+ *   open window; budgets and the mode's event groups follow at once.
+ * - SET_BUDGETS: per-CPU budgets and hard gap; `set` selects which (0 = all three). Resets the
+ *   shedding state.
+ * - SET_TARGETS: u.targets replaces the filter (NULL = none). The loop takes the pointer in every
+ *   case (it sets u.targets to NULL). A lone pid also becomes the BPF tgid filter.
+ * - SET_PMU: u.pmu, a config already parsed and validated against the host (pmu.h), replaces the
+ *   groups of the modes it names. Slot indices change, so the open window is closed first. The
+ *   loop takes the pointer (free()d by it) in every case. -EOPNOTSUPP with the synthetic source. */
 enum loop_cmd_type {
-	LOOP_CMD_SET_MODE = 1,       /* u.mode */
+	LOOP_CMD_SET_MODE = 1,       /* u.mode, ttl_ms, source */
 	LOOP_CMD_SET_BUDGETS = 2,    /* u.budgets */
 	LOOP_CMD_SET_VALIDITY = 3,   /* u.validity */
 	LOOP_CMD_SET_FILTER = 4,     /* u.filter_tgid */
+	LOOP_CMD_SET_TARGETS = 5,    /* u.targets */
+	LOOP_CMD_SET_PMU = 6,        /* u.pmu */
+};
+
+#define LOOP_BUDGET_SENTINEL 0x1u
+#define LOOP_BUDGET_DIAGNOSTIC 0x2u
+#define LOOP_BUDGET_HARD_DROP 0x4u
+
+/* State after a command, for the reply. */
+struct loop_cmd_out {
+	int mode;                    /* mode in force */
+	bool pinned;
+	int pin_mode;
+	uint64_t pin_expires_ms;     /* CLOCK_REALTIME ms; 0 = until cleared (or not pinned) */
+	char pin_source[32];
+	uint64_t sentinel, diagnostic, hard_drop_ns;
+	uint32_t ntargets, filter_tgid;
+	int live_events;             /* after SET_PMU */
+	char reason[192];            /* why it failed */
 };
 
 struct loop_cmd {
 	enum loop_cmd_type type;
 	union {
 		int mode;
-		struct { uint64_t sentinel, diagnostic, hard_drop_ns; } budgets;
+		struct { uint64_t sentinel, diagnostic, hard_drop_ns; uint32_t set; } budgets;
 		struct { uint64_t flow_skid_ns, thread_flow_ns; } validity;
 		uint32_t filter_tgid;
+		struct targets *targets;
+		struct pmu_config *pmu;
 	} u;
+	uint64_t ttl_ms;             /* SET_MODE */
+	char source[32];             /* SET_MODE: who asks ("" = "api") */
+	struct loop_cmd_out out;
 	void (*done)(struct loop_cmd *cmd, int result);
 	void *arg;
 };
@@ -74,6 +124,7 @@ struct loop_stats {
 	uint64_t windows_dropped;    /* closed_out queue full */
 	uint64_t samples_processed;
 	uint64_t lost;
+	uint64_t filtered;           /* samples the targets filtered out in user space */
 	uint64_t bpf[MS_CNT__MAX];   /* totals since start */
 };
 

@@ -11,6 +11,9 @@
 
 #include <bpf/libbpf.h>
 
+#include "anomaly.h"
+#include "api.h"
+#include "apireq.h"
 #include "bqueue.h"
 #include "config.h"
 #include "events.h"
@@ -23,6 +26,7 @@
 #include "sampler.h"
 #include "symbolizer.h"
 #include "synth.h"
+#include "targets.h"
 #include "window.h"
 
 #define MS_VERSION "0.1.0"
@@ -109,6 +113,34 @@ static void log_sampler_report(const struct sampler_report *rep)
 		ms_warn("BPF-XDP-ATTACH", "XDP context injector: %s", rep->xdp_err);
 }
 
+/* What the control plane last reported, to log its transitions once each (loop thread). */
+struct ctl_log {
+	struct metrics *met;
+	bool seen;
+	int mode, safety;
+	bool anomaly;
+};
+
+static void on_ctl(void *arg, const struct control_snapshot *c)
+{
+	struct ctl_log *cl = arg;
+	metrics_on_ctl(cl->met, c);
+	static const char *const names[2] = { "sentinel", "diagnostic" };
+	if (cl->seen && c->mc.mode != cl->mode)
+		ms_info("MODE-CHANGE", "%s -> %s (%s%s%s)", names[cl->mode & 1], names[c->mc.mode & 1], c->mc.reason,
+			c->mc.pinned ? ", pinned by " : "", c->mc.pinned ? c->mc.pin_source : "");
+	if (cl->seen && c->mc.safety != cl->safety)
+		ms_warn("LOAD-SHED", "load shedding %s (hottest CPU at %.2f x its budget)",
+			c->mc.safety == MODECTL_SHED_HEAVY ? "on" : "off", c->mc.load);
+	bool an = c->anomaly_enabled && c->anomaly.active;
+	if (cl->seen && an != cl->anomaly)
+		ms_info("ANOMALY", "%s", an ? "anomaly signal raised (see /api/v1/status)" : "anomaly signals cleared");
+	cl->seen = true;
+	cl->mode = c->mc.mode;
+	cl->safety = c->mc.safety;
+	cl->anomaly = an;
+}
+
 static void log_events(const struct events *ev)
 {
 	for (int i = 0; i < events_count(ev); i++) {
@@ -146,8 +178,34 @@ int main(int argc, char **argv)
 	struct export *exp = NULL;
 	struct loop *loop = NULL;
 	struct samplelog *slog = NULL;
+	struct httpd *ctl_http = NULL;
+	struct api *api = NULL;
+	struct targets *tgt = NULL;
 	char errbuf[256] = "";
+	char token[4096] = "";
 	int r;
+
+	if (cfg.token_file[0] && (r = api_read_token(cfg.token_file, token, sizeof(token))) < 0) {
+		ms_err("CONFIG-INVALID", "token_file %s: %s", cfg.token_file,
+		       r == -EINVAL ? "needs one line of 16..4095 printable characters" : strerror(-r));
+		return 2;
+	}
+	if (cfg.control_port && !token[0] && !api_is_loopback(cfg.control_address)) {
+		ms_err("CONFIG-INVALID", "control_address %s is not loopback: refusing to serve the control API "
+		       "without a token_file", cfg.control_address);
+		return 2;
+	}
+	{
+		struct targets_entry *te = malloc(TARGETS_MAX * sizeof(*te));
+		int n = te ? targets_parse_list(cfg.targets, te, TARGETS_MAX, errbuf, sizeof(errbuf)) : -ENOMEM;
+		r = n < 0 ? n : targets_new(te, (size_t)n, NULL, &tgt, errbuf, sizeof(errbuf));
+		free(te);
+		if (r < 0) {
+			ms_err("CONFIG-INVALID", "targets: %s", errbuf[0] ? errbuf : strerror(-r));
+			return 2;
+		}
+	}
+
 
 	ms_info("AGENT-START", "micro_sentinel_agent %s id=%s mode=%s window=%" PRIu64 "ms source=%s",
 		MS_VERSION, cfg.agent_id,
@@ -201,6 +259,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	metrics_set_capability(met, cfg.perf_mock_mode ? NULL : ev, smp ? "bpf" : "synthetic", cfg.perf_mock_mode);
+	metrics_set_options(met, (uint32_t)cfg.metrics_top_k, cfg.metrics_guide_names);
 	int mode = cfg.mode == AGENT_MODE_DIAGNOSTIC ? LOOP_MODE_DIAGNOSTIC : LOOP_MODE_SENTINEL;
 	metrics_set_mode(met, mode, (uint64_t)cfg.sentinel_budget, (uint64_t)cfg.diagnostic_budget);
 
@@ -247,6 +306,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	struct anomaly_opts ano = {
+		.interfaces = cfg.anomaly_interfaces,
+		.interval_ms = cfg.anomaly_interval_ms,
+		.latency_file = cfg.anomaly_latency_file,
+		.drop_ratio = cfg.anomaly_drop_ratio,
+		.spike_ratio = cfg.anomaly_spike_ratio,
+		.latency_ratio = cfg.anomaly_latency_ratio,
+		.min_bytes_per_sec = (double)cfg.anomaly_min_bytes_per_sec,
+	};
+	struct ctl_log ctl_log = { .met = met };
 	struct loop_opts lo = {
 		.sampler = smp,
 		.events = ev,
@@ -272,10 +341,45 @@ int main(int argc, char **argv)
 		.duration_ms = cfg.duration_ms,
 		.closed_out = closed,
 		.sample_log = slog,
+		.mode_auto = cfg.mode == AGENT_MODE_AUTO,
+		.mode_hold_ms = cfg.mode_hold_ms,
+		.shed_enter = cfg.shed_enter_ratio,
+		.shed_exit = cfg.shed_exit_ratio,
+		.anomaly = cfg.anomaly_enabled ? &ano : NULL,
+		.targets = tgt,
+		.on_ctl = on_ctl,
+		.on_ctl_arg = &ctl_log,
 	};
+	tgt = NULL; /* loop_new takes it */
 	if ((r = loop_new(&lo, &loop)) < 0) {
 		ms_err("LOOP-INIT", "cannot start the sampling loop: %s", strerror(-r));
 		goto out;
+	}
+	if (cfg.control_port) {
+		struct api_opts apo = {
+			.loop = loop,
+			.metrics = met,
+			.sym = sym,
+			.version = MS_VERSION,
+			.pmu = !cfg.perf_mock_mode,
+		};
+		struct httpd_opts cho = {
+			.max_body_bytes = APIREQ_MAX_BODY,
+			.bearer_token = token[0] ? token : NULL,
+			.reply_timeout_ms = (uint32_t)cfg.control_timeout_ms,
+		};
+		r = api_new(&apo, &api);
+		if (r == 0)
+			r = httpd_new(cfg.control_address, cfg.control_port, &cho, &ctl_http);
+		if (r == 0)
+			r = api_register(api, ctl_http);
+		if (r < 0) {
+			ms_err("CONTROL-LISTEN", "cannot serve the control API on %s:%u: %s", cfg.control_address,
+			       cfg.control_port, strerror(-r));
+			goto out;
+		}
+		ms_info("CONTROL-LISTEN", "control API on %s:%u (%s)", cfg.control_address, httpd_port(ctl_http),
+			token[0] ? "bearer token required" : "loopback, no token");
 	}
 	ms_info("AGENT-READY", "sampling (%d live events)", cfg.perf_mock_mode ? 1 : events_live_count(ev));
 
@@ -303,7 +407,11 @@ out:
 			export_print_summary(exp, stdout, 10);
 	}
 	export_free(exp);
+	/* the control API first: commands it still queues are cancelled by loop_free */
+	httpd_free(ctl_http);
 	loop_free(loop);
+	api_free(api);
+	targets_free(tgt);
 	if (slog && samplelog_dropped(slog))
 		ms_warn("SAMPLE-LOG-FULL", "sample log: %" PRIu64 " samples written, %" PRIu64 " not written (bound %" PRIu64
 			" bytes or write error)", samplelog_written(slog), samplelog_dropped(slog), cfg.sample_log_max_bytes);

@@ -13,8 +13,10 @@ PKGS=(
   libnng-dev libmbedtls-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libcurl4-openssl-dev libcmocka-dev
   # real components used by tests and the demo
-  clickhouse-server clickhouse-client prometheus python3 python3-grpcio python3-protobuf
+  clickhouse-server clickhouse-client prometheus python3 python3-grpcio python3-protobuf python3-yaml
   iproute2 iperf3 sockperf linux-perf curl procps openssl strace
+  # deployment checks: systemd-analyze verify/security on deploy/systemd units
+  systemd
 )
 
 if [ "$(id -u)" -ne 0 ]; then
