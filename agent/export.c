@@ -8,8 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "analyze.h"
 #include "bqueue.h"
+#include "falseshare.h"
 #include "jsonw.h"
+#include "stacks.h"
 #include "log.h"
 #include "metrics.h"
 #include "symbolizer.h"
@@ -44,10 +47,12 @@ struct export {
 int export_symbolize(struct symbolizer *sym, struct window *w)
 {
 	/* resolve every row; then merge rows with equal keys once ip is dropped */
-	struct window_func *funcs = calloc(w->nrows ? w->nrows : 1, sizeof(*funcs));
+	struct window_func *funcs = calloc((size_t)w->nrows + w->nfuncs + 1, sizeof(*funcs));
 	if (!funcs)
 		return -ENOMEM;
-	uint32_t nf = 0;
+	uint32_t nf = w->nfuncs; /* keep the functions named before (stack frames) */
+	if (nf)
+		memcpy(funcs, w->funcs, nf * sizeof(*funcs));
 	for (uint32_t i = 0; i < w->nrows; i++) {
 		struct window_row *r = &w->rows[i];
 		struct sym_result sr;
@@ -136,6 +141,167 @@ static void write_tuple(struct jsonw *j, const struct ms_flow_tuple *t)
 	jsonw_u64(j, t->netns);
 }
 
+static void kv_u64(struct jsonw *j, const char *k, uint64_t v)
+{
+	jsonw_key(j, k);
+	jsonw_u64(j, v);
+}
+
+static void offsets(struct jsonw *j, const char *k, uint64_t bits)
+{
+	jsonw_key(j, k);
+	jsonw_begin_array(j);
+	for (int o = 0; o < 64; o++)
+		if (bits >> o & 1)
+			jsonw_u64(j, (uint64_t)o);
+	jsonw_end_array(j);
+}
+
+/* The memory analysis (analyze.h): event scales, data objects, rows moved onto objects and
+ * memory nodes ([flow, func, event, pid, object, numa_node, samples, norm_cost]), NUMA
+ * hotspots and contended cache lines. */
+static void write_memory(struct jsonw *j, const struct window *w)
+{
+	jsonw_key(j, "event_scale");
+	jsonw_begin_array(j);
+	for (uint32_t i = 0; i < w->nevents; i++)
+		jsonw_double(j, w->event_scale[i]);
+	jsonw_end_array(j);
+	jsonw_key(j, "mem");
+	jsonw_begin_object(j);
+	kv_u64(j, "addr_samples", w->mem.addr_samples);
+	kv_u64(j, "objects_resolved", w->mem.objects_resolved);
+	kv_u64(j, "rows_refined", w->mem.rows_refined);
+	kv_u64(j, "numa_local", w->mem.numa_local);
+	kv_u64(j, "numa_remote", w->mem.numa_remote);
+	kv_u64(j, "numa_unknown", w->mem.numa_unknown);
+	kv_u64(j, "fs_contended", w->mem.fs_contended);
+	jsonw_end_object(j);
+	jsonw_key(j, "objects");
+	jsonw_begin_array(j);
+	for (uint32_t i = 0; i < w->nobjects; i++) {
+		jsonw_begin_object(j);
+		kv_u64(j, "id", w->objects[i].object_id);
+		kv_u64(j, "pid", w->objects[i].pid);
+		kv_u64(j, "samples", w->objects[i].samples);
+		jsonw_key(j, "name");
+		jsonw_string(j, w->objects[i].name);
+		jsonw_key(j, "module");
+		jsonw_string(j, w->objects[i].module);
+		jsonw_end_object(j);
+	}
+	jsonw_end_array(j);
+	jsonw_key(j, "mem_rows");
+	jsonw_begin_array(j);
+	for (uint32_t i = 0; i < w->nrows; i++) {
+		const struct window_row *r = &w->rows[i];
+		if (!r->object_id && r->numa_node < 0)
+			continue;
+		jsonw_begin_array(j);
+		jsonw_u64(j, r->flow_id);
+		jsonw_u64(j, r->func_id);
+		jsonw_u64(j, r->event);
+		jsonw_u64(j, r->pid);
+		jsonw_u64(j, r->object_id);
+		jsonw_i64(j, r->numa_node);
+		jsonw_u64(j, r->samples);
+		jsonw_double(j, r->norm_cost);
+		jsonw_end_array(j);
+	}
+	jsonw_end_array(j);
+	jsonw_key(j, "remote_dram");
+	jsonw_begin_array(j);
+	for (uint32_t i = 0; i < w->nnuma; i++) {
+		const struct window_numa *n = &w->numa[i];
+		jsonw_begin_object(j);
+		kv_u64(j, "flow", n->flow_id);
+		kv_u64(j, "object", n->object_id);
+		jsonw_key(j, "mem_node");
+		jsonw_i64(j, n->mem_node);
+		jsonw_key(j, "cpu_node");
+		jsonw_i64(j, n->cpu_node);
+		kv_u64(j, "ifindex", n->ifindex);
+		kv_u64(j, "samples", n->samples);
+		kv_u64(j, "events", n->events);
+		jsonw_end_object(j);
+	}
+	jsonw_end_array(j);
+	/* stacks: [{id, kernel:[func...], user:[func...]}] and [flow, func, stack, pid, samples] */
+	jsonw_key(j, "stacks");
+	jsonw_begin_array(j);
+	for (uint32_t i = 0; i < w->nstacks; i++) {
+		const struct window_stack *s = &w->stacks[i];
+		jsonw_begin_object(j);
+		kv_u64(j, "id", s->stack_id);
+		jsonw_key(j, "kernel");
+		jsonw_begin_array(j);
+		for (uint32_t k = 0; k < s->nkernel; k++)
+			jsonw_u64(j, s->func[k]);
+		jsonw_end_array(j);
+		jsonw_key(j, "user");
+		jsonw_begin_array(j);
+		for (uint32_t k = 0; k < s->nuser; k++)
+			jsonw_u64(j, s->func[s->nkernel + k]);
+		jsonw_end_array(j);
+		jsonw_end_object(j);
+	}
+	jsonw_end_array(j);
+	jsonw_key(j, "stack_rows");
+	jsonw_begin_array(j);
+	for (uint32_t i = 0; w->nstacks && i < w->nrows; i++) {
+		const struct window_row *r = &w->rows[i];
+		if (r->stack_id == WINDOW_NO_STACK)
+			continue;
+		jsonw_begin_array(j);
+		jsonw_u64(j, r->flow_id);
+		jsonw_u64(j, r->func_id);
+		jsonw_u64(j, r->stack_id);
+		jsonw_u64(j, r->pid);
+		jsonw_u64(j, r->samples);
+		jsonw_end_array(j);
+	}
+	jsonw_end_array(j);
+	jsonw_key(j, "false_sharing");
+	jsonw_begin_array(j);
+	for (uint32_t i = 0; i < w->nfs; i++) {
+		const struct window_fs_line *l = &w->fs[i];
+		jsonw_begin_object(j);
+		kv_u64(j, "line", l->line);
+		kv_u64(j, "pid", l->pid);
+		kv_u64(j, "object", l->object_id);
+		jsonw_key(j, "class");
+		jsonw_string(j, falseshare_class_name(l->cls));
+		jsonw_key(j, "inferred");
+		jsonw_bool(j, l->inferred);
+		jsonw_key(j, "score");
+		jsonw_double(j, l->score);
+		offsets(j, "written", l->written);
+		offsets(j, "accessed", l->accessed);
+		kv_u64(j, "samples", l->samples);
+		kv_u64(j, "hitm", l->hitm);
+		kv_u64(j, "stores", l->stores);
+		kv_u64(j, "loads", l->loads);
+		jsonw_key(j, "tids");
+		jsonw_begin_array(j);
+		for (int k = 0; k < l->nthreads && k < WINDOW_FS_THREADS; k++)
+			jsonw_u64(j, l->tids[k]);
+		jsonw_end_array(j);
+		jsonw_key(j, "cpus");
+		jsonw_begin_array(j);
+		for (int k = 0; k < l->ncpus && k < WINDOW_FS_THREADS; k++)
+			jsonw_u64(j, l->cpus[k]);
+		jsonw_end_array(j);
+		jsonw_key(j, "funcs");
+		jsonw_begin_array(j);
+		for (int k = 0; k < WINDOW_FS_FUNCS; k++)
+			if (l->func_id[k])
+				jsonw_u64(j, l->func_id[k]);
+		jsonw_end_array(j);
+		jsonw_end_object(j);
+	}
+	jsonw_end_array(j);
+}
+
 int export_window_json(const struct window *w, const char *agent_id, char **ret, size_t *ret_len)
 {
 	struct jsonw *j;
@@ -175,6 +341,8 @@ int export_window_json(const struct window *w, const char *agent_id, char **ret,
 	jsonw_u64(j, w->c.agg_degraded);
 	jsonw_key(j, "agg_dropped");
 	jsonw_u64(j, w->c.agg_dropped);
+	jsonw_key(j, "addr_dropped");
+	jsonw_u64(j, w->c.addr_dropped);
 	jsonw_end_object(j);
 	jsonw_key(j, "emitted_per_cpu");
 	jsonw_begin_array(j);
@@ -209,6 +377,7 @@ int export_window_json(const struct window *w, const char *agent_id, char **ret,
 		jsonw_end_object(j);
 	}
 	jsonw_end_array(j);
+	write_memory(j, w);
 	jsonw_key(j, "rows");
 	jsonw_begin_array(j);
 	for (uint32_t i = 0; i < w->nrows; i++) {
@@ -288,8 +457,12 @@ static void *worker(void *arg)
 		if (r < 0)
 			continue;
 		struct window *w = item;
+		if (e->o.stacks && stacks_window(e->o.stacks, w) < 0)
+			ms_debug("EXPORT-STACKS", "window %" PRIu64 ": stacks incomplete", w->seq);
 		if (export_symbolize(e->o.sym, w) < 0)
 			ms_debug("EXPORT-SYMBOLIZE", "window %" PRIu64 ": symbolization failed", w->seq);
+		if (e->o.analyze && analyze_window(e->o.analyze, w) < 0)
+			ms_debug("EXPORT-ANALYZE", "window %" PRIu64 ": memory analysis incomplete", w->seq);
 		/* encode time: the JSON line and the forward hook (uplink protobuf encoding + spool) */
 		struct timespec t0, t1, t2, t3;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -306,6 +479,8 @@ static void *worker(void *arg)
 		summary_add(e, w);
 		if (e->o.metrics)
 			metrics_on_window(e->o.metrics, w);
+		if (e->o.metrics && e->o.analyze && analyze_publish(e->o.analyze, w, e->o.metrics) < 0)
+			ms_debug("EXPORT-ANALYZE", "window %" PRIu64 ": detector series not published", w->seq);
 		clock_gettime(CLOCK_MONOTONIC, &t2);
 		bool taken = e->o.forward && e->o.forward(e->o.forward_arg, w) == 0;
 		clock_gettime(CLOCK_MONOTONIC, &t3);

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct analyze;
 struct bqueue;
+struct stacks;
 struct symbolizer;
 struct window;
 struct metrics;
@@ -18,6 +20,8 @@ struct metrics;
 struct export_opts {
 	struct bqueue *in;            /* closed windows from the loop */
 	struct symbolizer *sym;       /* owned by the caller; used only by the worker */
+	struct analyze *analyze;      /* memory analyzers (analyze.h), owned by the caller; may be NULL */
+	struct stacks *stacks;        /* stack ids -> frames (stacks.h), owned by the caller; may be NULL */
 	struct metrics *metrics;      /* may be NULL */
 	const char *window_log;       /* path or NULL/"" */
 	const char *agent_id;
@@ -39,7 +43,8 @@ uint64_t export_samples_total(struct export *e);
 struct export *export_free(struct export *e);
 
 /* Symbolizes w in place: resolves each row's (pid, ip) to a function id, merges rows that
- * differ only in code address, and fills w->funcs. Exposed for tests and the benchmark. */
+ * differ only in code address, and adds their functions to w->funcs (entries already there, e.g.
+ * stack frames, are kept). Exposed for tests and the benchmark. */
 int export_symbolize(struct symbolizer *sym, struct window *w);
 /* Writes w as one JSON line into a malloc'd buffer. */
 int export_window_json(const struct window *w, const char *agent_id, char **ret, size_t *ret_len);

@@ -21,6 +21,9 @@
 #include "window.h"
 
 #define LOOP_TICK_MS 50
+/* Address samples kept per window for the memory analyzers (64 bytes each: 4 MiB). Past it they
+ * are counted (window addr_dropped) and still aggregated as usual. */
+#define LOOP_ADDR_SAMPLES 65536u
 #define LOOP_CMD_QUEUE 256
 
 struct loop {
@@ -39,6 +42,12 @@ struct loop {
 	int ncpu;
 	uint64_t prev_lost, win_processed, synth_credit_ns, synth_last_mono;
 	uint8_t ev_iclass[WINDOW_MAX_EVENTS];
+	uint8_t ev_access[WINDOW_MAX_EVENTS]; /* enum events_access of each event slot */
+	uint8_t ev_addr[WINDOW_MAX_EVENTS];   /* the slot delivers data addresses */
+	uint32_t ev_gen;                      /* events_generation the two tables were read at */
+	struct window_addr *addrs;            /* address samples of the open window */
+	uint32_t naddrs;
+	uint64_t addr_dropped;
 	pthread_mutex_t stats_mu;         /* guards stats: written at window close, read by others */
 	struct loop_stats stats;
 	struct control *ctl;              /* mode controller, anomaly monitor, targets */
@@ -56,6 +65,57 @@ static uint64_t now_ns(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Copies what the memory analyzers need of an address-carrying sample (64 bytes, no lookup). */
+static void addr_keep(struct loop *l, const struct ms_sample *s, uint8_t iclass)
+{
+	if (l->naddrs >= LOOP_ADDR_SAMPLES) {
+		l->addr_dropped++;
+		return;
+	}
+	struct window_addr *a = &l->addrs[l->naddrs++];
+	a->addr = s->addr;
+	a->ip = s->ip;
+	a->flow_id = s->flow_id;
+	a->period = s->period;
+	a->stack_id = (s->kstack_id < 0 && s->ustack_id < 0)
+			      ? WINDOW_NO_STACK
+			      : ((uint64_t)(uint32_t)s->ustack_id << 32 | (uint32_t)s->kstack_id);
+	a->pid = s->pid;
+	a->tid = s->tid;
+	a->cpu = s->cpu;
+	a->event = (uint16_t)s->event;
+	a->access = l->ev_access[s->event];
+	a->user_mode = s->user_mode;
+	a->dir = s->flow_id ? s->flow.dir : MS_DIR_NONE;
+	a->iclass = iclass;
+}
+
+/* Per-slot properties the hot path reads, refreshed when the events were rebuilt. */
+static void load_event_tables(struct loop *l)
+{
+	memset(l->ev_access, 0, sizeof(l->ev_access));
+	memset(l->ev_addr, 0, sizeof(l->ev_addr));
+	if (!l->o.events)
+		return;
+	l->ev_gen = events_generation(l->o.events);
+	for (int i = 0; i < events_count(l->o.events) && i < WINDOW_MAX_EVENTS; i++) {
+		const struct events_spec *sp = &events_get(l->o.events, i)->spec;
+		l->ev_access[i] = sp->access;
+		l->ev_addr[i] = sp->sample_addr;
+	}
+}
+
+/* Events follow the mode and the rotation plan; cheap when nothing changes. */
+static void events_step(struct loop *l, uint64_t mono)
+{
+	if (!l->o.events)
+		return;
+	if (events_generation(l->o.events) != l->ev_gen)
+		load_event_tables(l);
+	if (l->o.sampler)
+		events_tick(l->o.events, l->mode, mono);
+}
+
 static void sink(void *arg, const struct ms_sample *s)
 {
 	struct loop *l = arg;
@@ -66,8 +126,11 @@ static void sink(void *arg, const struct ms_sample *s)
 		.numa_node = -1,
 		.iclass = s->event < WINDOW_MAX_EVENTS ? l->ev_iclass[s->event] : 0,
 	};
-	if (control_accept(l->ctl, s))
+	if (control_accept(l->ctl, s)) {
 		aggregator_add(l->agg, &as);
+		if (s->addr && s->event < WINDOW_MAX_EVENTS && l->ev_addr[s->event])
+			addr_keep(l, s, as.iclass);
+	}
 	l->win_processed++;
 	if (l->o.sample_log)
 		samplelog_write(l->o.sample_log, s);
@@ -114,6 +177,10 @@ int loop_new(const struct loop_opts *opts, struct loop **ret)
 	if (r == 0 && opts->events)
 		for (int i = 0; i < events_count(opts->events) && i < WINDOW_MAX_EVENTS; i++)
 			l->ev_iclass[i] = events_get(opts->events, i)->spec.iclass;
+	if (r == 0 && !(l->addrs = malloc(LOOP_ADDR_SAMPLES * sizeof(*l->addrs))))
+		r = -ENOMEM;
+	if (r == 0)
+		load_event_tables(l);
 	if (r == 0) {
 		struct control_opts co = {
 			.start_mode = opts->mode_auto ? MODECTL_AUTO : opts->mode,
@@ -148,6 +215,7 @@ struct loop *loop_free(struct loop *l)
 	if (!l)
 		return NULL;
 	consumer_free(l->cons);
+	free(l->addrs);
 	control_free(l->ctl);
 	synth_free(l->synth);
 	aggregator_free(l->agg);
@@ -330,11 +398,43 @@ static void drain_cmds(struct loop *l)
 		run_cmd(l, item);
 }
 
+/* Hands the window its address samples (an exact-size copy; the loop keeps its buffer) and
+ * applies each event's multiplexing scale of the window to its rows' norm_cost. */
+static void attach_memory_samples(struct loop *l, struct window *w)
+{
+	for (int i = 0; i < WINDOW_MAX_EVENTS; i++)
+		w->event_scale[i] = 1.0;
+	if (l->o.events && l->o.sampler) {
+		double sc[WINDOW_MAX_EVENTS];
+		int n = events_take_scales(l->o.events, now_ns(CLOCK_MONOTONIC), sc, WINDOW_MAX_EVENTS);
+		for (int i = 0; i < n; i++)
+			w->event_scale[i] = sc[i];
+		for (uint32_t i = 0; i < w->nrows; i++) {
+			double f = w->rows[i].event < n ? sc[w->rows[i].event] : 1.0;
+			if (f > 0)
+				w->rows[i].norm_cost *= f;
+		}
+	}
+	w->c.addr_dropped = l->addr_dropped;
+	l->addr_dropped = 0;
+	if (l->naddrs) {
+		w->addrs = malloc((size_t)l->naddrs * sizeof(*w->addrs));
+		if (w->addrs) {
+			memcpy(w->addrs, l->addrs, (size_t)l->naddrs * sizeof(*w->addrs));
+			w->naddrs = l->naddrs;
+		} else {
+			w->c.addr_dropped += l->naddrs;
+		}
+	}
+	l->naddrs = 0;
+}
+
 static void close_window(struct loop *l, uint64_t end_real)
 {
 	struct window *w = aggregator_close(l->agg);
 	if (!w)
 		return; /* out of memory: rows stay in the table, retried next close */
+	attach_memory_samples(l, w);
 	uint64_t bpf[MS_CNT__MAX] = { 0 };
 	uint64_t cpu[WINDOW_MAX_CPUS] = { 0 };
 	if (l->o.sampler) {
@@ -426,6 +526,7 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 	int err = 0;
 	control_step(l);
 	publish(l);
+	events_step(l, start_mono);
 	while (!*stop) {
 		uint64_t mono = now_ns(CLOCK_MONOTONIC);
 		if (l->o.duration_ms && mono - start_mono >= l->o.duration_ms * 1000000ULL)
@@ -449,6 +550,7 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 		drain_cmds(l);
 		control_step(l);
 		mono = now_ns(CLOCK_MONOTONIC);
+		events_step(l, mono);
 		if (mono - l->win_start_mono >= win_ns) {
 			uint64_t real = now_ns(CLOCK_REALTIME);
 			close_window(l, real);

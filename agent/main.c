@@ -14,6 +14,7 @@
 #include "anomaly.h"
 #include "api.h"
 #include "apireq.h"
+#include "analyze.h"
 #include "bqueue.h"
 #include "config.h"
 #include "events.h"
@@ -23,6 +24,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "samplelog.h"
+#include "stacks.h"
 #include "sampler.h"
 #include "symbolizer.h"
 #include "synth.h"
@@ -31,6 +33,7 @@
 
 #define MS_VERSION "0.1.0"
 #define CLOSED_QUEUE_LEN 64
+#define STACK_ENTRIES 8192 /* BPF stack-trace map entries (sampler) = ids stacks.c tracks */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -173,6 +176,8 @@ int main(int argc, char **argv)
 	struct events *ev = NULL;
 	struct bqueue *closed = NULL;
 	struct symbolizer *sym = NULL;
+	struct analyze *ana = NULL;
+	struct stacks *stk = NULL;
 	struct metrics *met = NULL;
 	struct httpd *http = NULL;
 	struct export *exp = NULL;
@@ -231,7 +236,7 @@ int main(int argc, char **argv)
 			.ringbuf_bytes = (uint32_t)cfg.ringbuf_bytes,
 			.thread_ctx_entries = 65536,
 			.stacks = cfg.stacks,
-			.stack_entries = 8192,
+			.stack_entries = STACK_ENTRIES,
 			.xdp_interfaces = cfg.xdp_interfaces,
 		};
 		r = sampler_open(&so, &smp, &rep);
@@ -289,9 +294,24 @@ int main(int argc, char **argv)
 		ms_info("METRICS-LISTEN", "serving /metrics on %s:%u", cfg.metrics_address, httpd_port(http));
 	}
 
+	struct analyze_opts ao = { .sym = sym, .no_exit_sweep = cfg.perf_mock_mode };
+	if ((r = analyze_new(&ao, &ana)) < 0) {
+		ms_err("ANALYZE-INIT", "cannot start the memory analyzers: %s", strerror(-r));
+		goto out;
+	}
+	if (smp && cfg.stacks != SAMPLER_STACKS_NONE) {
+		struct stacks_opts sto = { .ctx = (void *)(intptr_t)sampler_stack_fd(smp), .sym = sym,
+					   .map_entries = STACK_ENTRIES };
+		if ((r = stacks_new(&sto, &stk)) < 0) {
+			ms_err("STACKS-INIT", "cannot start stack resolution: %s", strerror(-r));
+			goto out;
+		}
+	}
 	struct export_opts xo = {
 		.in = closed,
 		.sym = sym,
+		.analyze = ana,
+		.stacks = stk,
 		.metrics = met,
 		.window_log = cfg.window_log,
 		.agent_id = cfg.agent_id,
@@ -418,6 +438,8 @@ out:
 	samplelog_close(slog);
 	httpd_free(http);
 	bqueue_free(closed, free_window_item);
+	analyze_free(ana);
+	stacks_free(stk);
 	symbolizer_free(sym);
 	metrics_free(met);
 	events_free(ev);
