@@ -1,14 +1,22 @@
 """backend/alert_rules.yml with the real promtool: `check rules` is clean, `test rules` runs the
 synthetic scenarios of backend/alert_rules_test.yml (each alert fires when it should and stays
 quiet when it should), every alert has a test case, every metric a rule reads is in the metric
-catalogue, and every alert's runbook link lands on a section of docs/RUNBOOK.md."""
+catalogue, and every alert's runbook link lands on a section of docs/RUNBOOK.md. Then live: a real
+Prometheus loads the rules (durations shortened), scrapes a real agent, evaluates every rule
+without error, fires MicroSentinelFleetDiagnosticShare for the agent pinned to diagnostic and
+MicroSentinelAgentDown once the agent is stopped."""
 import os
+import json
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+import urllib.request
 
 import yaml
 
@@ -16,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import mstest  # noqa: E402
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 BACKEND = os.path.join(mstest.SRC, "backend")
 RULES = os.path.join(BACKEND, "alert_rules.yml")
 RULES_TEST = os.path.join(BACKEND, "alert_rules_test.yml")
@@ -117,6 +126,93 @@ class AlertRules(unittest.TestCase):
             self.assertEqual(path, "docs/RUNBOOK.md")
             self.assertEqual(anchor, r["alert"].lower())
             self.assertIn(anchor, anchors, f"docs/RUNBOOK.md has no section for {r['alert']}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LivePrometheus(unittest.TestCase):
+    def setUp(self):
+        if not os.path.exists(PROMETHEUS):
+            self.skipTest("prometheus not installed")
+        self.tmp = tempfile.mkdtemp(prefix="ms-alerts-live-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def api(self, port, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return json.loads(r.read().decode())["data"]
+
+    def wait_alert(self, port, name, timeout):
+        end = time.time() + timeout
+        alerts = []
+        while time.time() < end:
+            alerts = self.api(port, "/api/v1/alerts")["alerts"]
+            hit = [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
+            if hit:
+                return hit[0]
+            time.sleep(0.5)
+        raise AssertionError(f"{name} never fired; alerts: {alerts}")
+
+    def test_rules_on_a_real_agent(self):
+        with open(RULES) as f:
+            rules_text = re.sub(r"^(\s+)for: \S+$", r"\1for: 0s", f.read(), flags=re.M)
+        with open(os.path.join(self.tmp, "rules.yml"), "w") as f:
+            f.write(rules_text)
+        mport, pport = free_port(), free_port()
+        with open(os.path.join(self.tmp, "prom.yml"), "w") as f:
+            f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                    "rule_files: [rules.yml]\n"
+                    "scrape_configs:\n  - job_name: micro_sentinel_agent\n"
+                    f"    static_configs: [{{targets: ['127.0.0.1:{mport}']}}]\n")
+        os.makedirs(os.path.join(self.tmp, "agent"))
+        agent = mstest.Agent("--perf-mock", "--window-ms=300", "--mode=diagnostic", "--no-anomaly-enabled",
+                             f"--metrics-port={mport}", tmp=os.path.join(self.tmp, "agent"))
+        agent.start(timeout=30)
+        log = open(os.path.join(self.tmp, "prom.log"), "w")
+        prom = subprocess.Popen([PROMETHEUS, f"--config.file={self.tmp}/prom.yml", f"--storage.tsdb.path={self.tmp}/data",
+                                 f"--web.listen-address=127.0.0.1:{pport}"], stdout=log, stderr=log, cwd=self.tmp)
+        stopped = False
+        try:
+            end = time.time() + 60
+            groups = []
+            while time.time() < end:
+                try:
+                    groups = self.api(pport, "/api/v1/rules")["groups"]
+                    if groups and all(r.get("lastEvaluation", "").startswith("2") and
+                                       not r["lastEvaluation"].startswith("0001") for g in groups for r in g["rules"]):
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.5)
+            self.assertEqual(sorted(g["name"] for g in groups),
+                             ["micro_sentinel_agent", "micro_sentinel_coordinator", "micro_sentinel_fleet"])
+            self.assertEqual(sum(len(g["rules"]) for g in groups), len(rules()))
+            # pinned diagnostic: the whole (one-agent) fleet is in diagnostic mode
+            a = self.wait_alert(pport, "MicroSentinelFleetDiagnosticShare", 60)
+            self.assertEqual(a["labels"]["severity"], "info")
+            for g in self.api(pport, "/api/v1/rules")["groups"]:
+                for r in g["rules"]:
+                    self.assertEqual(r["health"], "ok", (r["name"], r.get("lastError")))
+            self.assertEqual(agent.stop(), 0, agent.log())
+            stopped = True
+            a = self.wait_alert(pport, "MicroSentinelAgentDown", 60)
+            self.assertEqual(a["labels"]["instance"], f"127.0.0.1:{mport}")
+            self.assertEqual(a["annotations"]["runbook"], "docs/RUNBOOK.md#microsentinelagentdown")
+        finally:
+            if not stopped:
+                agent.stop()
+            prom.send_signal(signal.SIGTERM)
+            try:
+                prom.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait()
+            log.close()
 
 
 if __name__ == "__main__":
