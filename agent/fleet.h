@@ -48,6 +48,18 @@ struct fleet_stats {
 };
 
 struct fleet;
+struct loop;
+
+/* The apply callback of the daemon (fleet_apply.c): the command becomes the loop command the
+ * local API would queue (mode pins with its TTL on behalf of "coordinator", auto clears the pin;
+ * budgets; targets), and the fleet thread waits up to timeout_ms for the loop's answer. PMU
+ * groups by name are refused (-EOPNOTSUPP) until the coordinator sends full encodings. */
+struct fleet_loop_ctx {
+	struct loop *loop;
+	const char *cgroup_root;     /* NULL: the host's cgroup2 mount */
+	uint32_t timeout_ms;         /* 0: 2000 */
+};
+int fleet_apply_loop(void *ctx, const struct Ms__V1__Command *cmd, char *err, size_t errlen);
 
 int fleet_new(const struct fleet_opts *o, struct fleet **ret);
 void fleet_get_stats(struct fleet *f, struct fleet_stats *ret);

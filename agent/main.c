@@ -19,6 +19,7 @@
 #include "config.h"
 #include "events.h"
 #include "export.h"
+#include "fleet.h"
 #include "httpd.h"
 #include "log.h"
 #include "loop.h"
@@ -186,6 +187,8 @@ int main(int argc, char **argv)
 	struct httpd *ctl_http = NULL;
 	struct api *api = NULL;
 	struct targets *tgt = NULL;
+	struct fleet *fleet = NULL;
+	struct fleet_loop_ctx fctx = { 0 };
 	char errbuf[256] = "";
 	char token[4096] = "";
 	int r;
@@ -401,6 +404,28 @@ int main(int argc, char **argv)
 		ms_info("CONTROL-LISTEN", "control API on %s:%u (%s)", cfg.control_address, httpd_port(ctl_http),
 			token[0] ? "bearer token required" : "loopback, no token");
 	}
+	if (cfg.coordinator_grpc[0]) {
+		/* fleet control: pushed commands take the local API's path into the loop */
+		struct wire_hello *fh = calloc(1, sizeof(*fh)); /* for its parsed labels */
+		char host[128] = "";
+		fctx = (struct fleet_loop_ctx){ .loop = loop };
+		r = fh ? wire_parse_labels(cfg.labels, fh) : -ENOMEM;
+		if (r == 0) {
+			if (gethostname(host, sizeof(host) - 1) < 0)
+				host[0] = 0;
+			struct fleet_opts fo = { .target = cfg.coordinator_grpc, .token = token, .agent_id = cfg.agent_id,
+						 .host = host, .version = MS_VERSION, .labels = fh->labels,
+						 .nlabels = fh->nlabels, .instance = (uint64_t)getpid(),
+						 .apply = fleet_apply_loop, .apply_arg = &fctx };
+			r = fleet_new(&fo, &fleet);
+		}
+		free(fh);
+		if (r < 0) {
+			ms_err("FLEET-INIT", "cannot start fleet control to %s: %s", cfg.coordinator_grpc, strerror(-r));
+			goto out;
+		}
+		ms_info("FLEET-INIT", "fleet control: Watch stream to %s", cfg.coordinator_grpc);
+	}
 	ms_info("AGENT-READY", "sampling (%d live events)", cfg.perf_mock_mode ? 1 : events_live_count(ev));
 
 	r = loop_run(loop, &stop_flag);
@@ -427,7 +452,8 @@ out:
 			export_print_summary(exp, stdout, 10);
 	}
 	export_free(exp);
-	/* the control API first: commands it still queues are cancelled by loop_free */
+	/* the control API and fleet control first: commands they still queue are cancelled by loop_free */
+	fleet_free(fleet);
 	httpd_free(ctl_http);
 	loop_free(loop);
 	api_free(api);

@@ -266,6 +266,7 @@ static int pack_info(const struct view *v, uint8_t **ret, size_t *ret_len)
 		ai.last_seen_ns = v->wa.last_change_ns;
 	}
 	if (v->in_watch) {
+		ai.watching = v->wa.connected;
 		ai.pin = (Ms__V1__ModeRequest)v->wa.pin;
 		ai.pin_expires_ns = v->wa.pin_expires_ns;
 		if (!v->in_reg && v->wa.pin) /* no windows to tell the mode: the pin says it */

@@ -13,7 +13,6 @@ import time
 import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-import msfleet  # noqa: E402
 import msgrpc  # noqa: E402
 
 TOKEN = "grpc-test-token"
@@ -35,11 +34,8 @@ def start_coord(tmp):
     tok = os.path.join(tmp, "token")
     with open(tok, "w") as f:
         f.write(TOKEN + "\n")
-    port = msfleet.free_port()
-    c = msfleet.Coordinator(tmp=tmp, extra=[f"--grpc-port={port}", f"--token-file={tok}"]).start()
-    msfleet.wait_until(lambda: "GRPC-LISTEN" in c.log(), 10, what="gRPC listening")
-    assert "serving gRPC" in c.log(), c.log()
-    return c, f"127.0.0.1:{port}"
+    c = msgrpc.Coordinator(tmp=tmp, token_file=tok).start()
+    return c, c.target
 
 
 def test_auth(api, target):
@@ -132,7 +128,7 @@ def test_fleet(api, target):
     agents = [msgrpc.SimAgent(target, "lb-1", {"role": "lb", "az": "a"}, TOKEN),
               msgrpc.SimAgent(target, "lb-2", {"role": "lb", "az": "b"}, TOKEN),
               msgrpc.SimAgent(target, "db-1", {"role": "db", "az": "a"}, TOKEN)]
-    msfleet.wait_until(lambda: len(api.call("ListAgents").agents) == 3, 10, what="3 agents listed")
+    msgrpc.wait_until(lambda: len(api.call("ListAgents").agents) == 3, 10, what="3 agents listed")
     lst = api.call("ListAgents", f.ListAgentsRequest(selector=f.Selector(labels=[m.Label(key="role", value="lb")])))
     assert sorted(a.agent_id for a in lst.agents) == ["lb-1", "lb-2"], lst
     lst = api.call("ListAgents", f.ListAgentsRequest(selector=f.Selector(
@@ -187,7 +183,7 @@ def test_fleet(api, target):
     mode_ev = [e for e in evs if e.kind == "mode_set"][0]
     assert sorted(mode_ev.agents) == ["lb-1", "lb-2"] and "reason=test" in mode_ev.detail, mode_ev
     assert len(api.call("ListEvents", f.ListEventsRequest(limit=2)).events) == 2
-    msfleet.wait_until(lambda: sum(e.kind == "mode_set" for e in got_events) >= 2, 10, what="streamed events")
+    msgrpc.wait_until(lambda: sum(e.kind == "mode_set" for e in got_events) >= 2, 10, what="streamed events")
     assert len(api.call("ListAnomalies").anomalies) == 0
     try:
         next(iter(api.stream("WatchAnomalies", timeout=1)))
@@ -196,13 +192,13 @@ def test_fleet(api, target):
 
     # a report of failure becomes a fleet event; a disconnect too
     bad = msgrpc.SimAgent(target, "bad-1", {"role": "x"}, TOKEN, fail_all=True)
-    msfleet.wait_until(lambda: len(api.call("ListAgents").agents) == 4, 10, what="4 agents")
+    msgrpc.wait_until(lambda: len(api.call("ListAgents").agents) == 4, 10, what="4 agents")
     api.call("SetMode", f.SetModeRequest(selector=f.Selector(hosts=["bad-1"]), mode=1))
     bad.wait_commands(1)
-    msfleet.wait_until(lambda: any(e.kind == "command_failed" for e in api.call("ListEvents").events), 10,
+    msgrpc.wait_until(lambda: any(e.kind == "command_failed" for e in api.call("ListEvents").events), 10,
                        what="command_failed event")
     bad.close()
-    msfleet.wait_until(lambda: api.call("DescribeAgent", f.DescribeAgentRequest(agent_id="bad-1")).state == "stale",
+    msgrpc.wait_until(lambda: api.call("DescribeAgent", f.DescribeAgentRequest(agent_id="bad-1")).state == "stale",
                        10, what="disconnected agent marked stale")
     expect_code(lambda: api.call("SetMode", f.SetModeRequest(selector=f.Selector(hosts=["bad-1"]), mode=1)),
                 grpc.StatusCode.UNAVAILABLE, "push to a disconnected agent")
@@ -214,7 +210,7 @@ def test_push_latency(api, target, n=100, rounds=10):
     m, f = msgrpc.pb()
     sims = [msgrpc.SimAgent(target, f"sim-{i:03d}", {"pool": "lat"}, TOKEN) for i in range(n)]
     sel = f.Selector(labels=[m.Label(key="pool", value="lat")])
-    msfleet.wait_until(lambda: len(api.call("ListAgents", f.ListAgentsRequest(selector=sel)).agents) == n, 30,
+    msgrpc.wait_until(lambda: len(api.call("ListAgents", f.ListAgentsRequest(selector=sel)).agents) == n, 30,
                        what=f"{n} simulated agents")
     lat = []
     for k in range(rounds):

@@ -3,6 +3,8 @@ proto/ with protoc --python_out at test time, calls made through grpcio's generi
 unary_unary/unary_stream (no grpc_tools needed). Also a simulated agent: a Watch stream that
 records the commands pushed to it and reports results."""
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,72 @@ import grpc
 import mstest
 
 _mods = None
+COORD = os.path.join(mstest.BUILD, "coordinator", "micro_sentinel_coordinator")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, step=0.2, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timeout after {timeout}s waiting for {what}")
+
+
+class Coordinator:
+    """The coordinator with its nng listener and gRPC API on free loopback ports and a fixed state
+    dir across restarts (start / kill9 / stop)."""
+
+    def __init__(self, tmp=None, token_file=None, extra=()):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="ms-coord-")
+        os.makedirs(self.tmp, exist_ok=True)
+        self.url = f"tcp://127.0.0.1:{free_port()}"
+        self.grpc_port = free_port()
+        self.target = f"127.0.0.1:{self.grpc_port}"
+        self.args = [COORD, f"--listen-url={self.url}", f"--state-dir={os.path.join(self.tmp, 'state')}",
+                     "--metrics-port=0", f"--grpc-port={self.grpc_port}", "--stale-after-ms=3000",
+                     "--heartbeat-ms=1000"] + ([f"--token-file={token_file}"] if token_file else []) + list(extra)
+        self.proc = None
+        self.runs = 0
+
+    def start(self, timeout=20):
+        self.runs += 1
+        self.log_path = os.path.join(self.tmp, f"coord.{self.runs}.log")
+        self.err = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err)
+        end = time.time() + timeout
+        while time.time() < end:
+            text = self.log()
+            if "COORD-READY" in text:
+                assert "serving gRPC" in text, text
+                return self
+            if self.proc.poll() is not None:
+                raise AssertionError(f"coordinator exited ({self.proc.returncode}):\n{text}")
+            time.sleep(0.05)
+        raise AssertionError("coordinator did not become ready:\n" + self.log())
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.err.close()
+
+    def stop(self, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout)
+        self.err.close()
+        return self.proc.returncode
 
 
 def pb():

@@ -1,0 +1,660 @@
+/* msctl: command-line client of the coordinator's gRPC API (SPEC §7). Tables for people,
+ * --json (one JSON document per reply, one line per streamed event) for scripts.
+ *
+ * Exit codes (stable; scripts rely on them):
+ *   0 success            1 other failure (internal, unexpected status)
+ *   2 usage error        3 the coordinator refused the request (INVALID_ARGUMENT)
+ *   4 not found (unknown agent, no agent matches the selector)
+ *   5 authentication (missing or wrong token)
+ *   6 coordinator unreachable, or no matching agent connected (UNAVAILABLE, DEADLINE_EXCEEDED) */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "fleet.pb-c.h"
+#include "jsonw.h"
+#include "rpc.h"
+#include "wire.h"
+
+#define MAX_SEL 64
+
+enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_INVALID = 3, EX_NOTFOUND = 4, EX_AUTH = 5, EX_UNAVAIL = 6 };
+
+static volatile sig_atomic_t stop_flag;
+
+struct ctx {
+	const char *coordinator;
+	const char *token_file;
+	const char *ca_file;
+	bool json;
+	uint32_t timeout_ms;
+	struct rpc_client *cli;
+	/* selector and common flags of the commands */
+	bool all;
+	char *hosts[MAX_SEL];
+	size_t nhosts;
+	Ms__V1__Label lab[MAX_SEL];
+	Ms__V1__Label *labp[MAX_SEL];
+	size_t nlabels;
+	uint64_t ttl_ms;
+	const char *reason;
+	bool watch;
+	uint64_t since_ns, limit;
+	uint64_t b_sentinel, b_diagnostic, b_hard_drop;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: msctl [--coordinator=HOST:PORT] [--token-file=F] [--tls-ca-file=F] [--timeout-ms=N] [--json] COMMAND\n"
+		"commands:\n"
+		"  status                                  fleet status\n"
+		"  agents [SELECTOR]                       list agents\n"
+		"  agent ID                                describe one agent\n"
+		"  mode sentinel|diagnostic|auto [SELECTOR] [--ttl=DUR] [--reason=TEXT]\n"
+		"  budget [--sentinel=N] [--diagnostic=N] [--hard-drop-ns=N] [SELECTOR] [--ttl=DUR] [--reason=TEXT]\n"
+		"  targets [TYPE=VALUE ...] [SELECTOR] [--reason=TEXT]   (TYPE: flow pid cgroup port proto ifindex;\n"
+		"                                          none = sample everything)\n"
+		"  events [--watch] [--since-ns=N] [--limit=N]\n"
+		"  anomalies [--watch] [--since-ns=N] [--limit=N]\n"
+		"SELECTOR: --all (default) | --hosts=ID[,ID...] | --label=K=V (repeatable: all must match)\n"
+		"DUR: digits with ms, s, m or h (bare digits: ms); 0 = until cleared\n"
+		"exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 not found, 5 authentication,\n"
+		"            6 coordinator unreachable or no matching agent connected\n");
+}
+
+static int exit_for(int code)
+{
+	switch (code) {
+	case RPC_OK:
+		return EX_OK;
+	case RPC_INVALID_ARGUMENT:
+		return EX_INVALID;
+	case RPC_NOT_FOUND:
+		return EX_NOTFOUND;
+	case RPC_UNAUTHENTICATED:
+		return EX_AUTH;
+	case RPC_UNAVAILABLE:
+	case RPC_DEADLINE_EXCEEDED:
+		return EX_UNAVAIL;
+	default:
+		return EX_FAIL;
+	}
+}
+
+static int read_token(const char *path, char *out, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, out, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+		n--;
+	out[n] = 0;
+	return n > 0 ? 0 : -ENODATA;
+}
+
+/* One unary call: pack req, call, unpack the reply with desc. Prints the failure. */
+static int call(struct ctx *c, const char *method, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+		ProtobufCMessage **ret)
+{
+	size_t n = protobuf_c_message_get_packed_size(req);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf)
+		return EX_FAIL;
+	protobuf_c_message_pack(req, buf);
+	char full[128];
+	snprintf(full, sizeof(full), "/ms.v1.Coordinator/%s", method);
+	uint8_t *out = NULL;
+	size_t on = 0;
+	struct rpc_status st = { 0 };
+	int r = rpc_call(c->cli, full, buf, n, c->timeout_ms, &out, &on, &st);
+	free(buf);
+	if (r != 0) {
+		fprintf(stderr, "msctl: %s: %s: %s\n", method, r < 0 ? strerror(-r) : rpc_code_name(r), st.detail);
+		return r < 0 ? EX_FAIL : exit_for(r);
+	}
+	*ret = protobuf_c_message_unpack(desc, NULL, on, out ? out : (const uint8_t *)"");
+	free(out);
+	if (!*ret) {
+		fprintf(stderr, "msctl: %s: undecodable reply\n", method);
+		return EX_FAIL;
+	}
+	return EX_OK;
+}
+
+static void json_print(struct jsonw *j)
+{
+	const char *b;
+	size_t n;
+	if (jsonw_result(j, &b, &n) == 0)
+		printf("%.*s\n", (int)n, b);
+	jsonw_free(j);
+}
+
+static const char *mode_req_name(int m)
+{
+	return m == 1 ? "sentinel" : m == 2 ? "diagnostic" : m == 3 ? "auto" : "-";
+}
+
+static void fmt_time(uint64_t ns, char *out, size_t cap)
+{
+	if (!ns) {
+		snprintf(out, cap, "-");
+		return;
+	}
+	time_t t = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void agent_json(struct jsonw *j, const Ms__V1__AgentInfo *a)
+{
+	jsonw_begin_object(j);
+	jsonw_key(j, "agent_id"); jsonw_string(j, a->agent_id);
+	jsonw_key(j, "host"); jsonw_string(j, a->host);
+	jsonw_key(j, "state"); jsonw_string(j, a->state);
+	jsonw_key(j, "watching"); jsonw_bool(j, a->watching);
+	jsonw_key(j, "mode"); jsonw_string(j, a->mode == MS__V1__MODE__MODE_DIAGNOSTIC ? "diagnostic" : "sentinel");
+	jsonw_key(j, "pin"); jsonw_string(j, a->pin ? mode_req_name(a->pin) : "");
+	jsonw_key(j, "pin_expires_ns"); jsonw_u64(j, a->pin_expires_ns);
+	jsonw_key(j, "labels");
+	jsonw_begin_object(j);
+	for (size_t i = 0; i < a->n_labels; i++) {
+		jsonw_key(j, a->labels[i]->key);
+		jsonw_string(j, a->labels[i]->value);
+	}
+	jsonw_end_object(j);
+	jsonw_key(j, "version"); jsonw_string(j, a->version);
+	jsonw_key(j, "last_seq"); jsonw_u64(j, a->last_seq);
+	jsonw_key(j, "lag_ms"); jsonw_u64(j, a->lag_ms);
+	jsonw_key(j, "windows_accepted"); jsonw_u64(j, a->windows_accepted);
+	jsonw_key(j, "spool_windows"); jsonw_u64(j, a->spool_windows);
+	jsonw_key(j, "last_seen_ns"); jsonw_u64(j, a->last_seen_ns);
+	jsonw_key(j, "control_endpoint"); jsonw_string(j, a->control_endpoint);
+	if (a->capability) {
+		jsonw_key(j, "events");
+		jsonw_begin_array(j);
+		for (size_t i = 0; i < a->capability->n_events; i++) {
+			const Ms__V1__EventCapability *e = a->capability->events[i];
+			jsonw_begin_object(j);
+			jsonw_key(j, "name"); jsonw_string(j, e->name);
+			jsonw_key(j, "source"); jsonw_string(j, e->source == MS__V1__EVENT_SOURCE__SOURCE_SW ? "sw" : "hw");
+			jsonw_key(j, "live"); jsonw_bool(j, e->live);
+			jsonw_end_object(j);
+		}
+		jsonw_end_array(j);
+	}
+	jsonw_end_object(j);
+}
+
+static void agent_row(const Ms__V1__AgentInfo *a)
+{
+	char labels[256] = "", exp[32];
+	for (size_t i = 0; i < a->n_labels; i++) {
+		size_t l = strlen(labels);
+		snprintf(labels + l, sizeof(labels) - l, "%s%s=%s", l ? "," : "", a->labels[i]->key, a->labels[i]->value);
+	}
+	fmt_time(a->pin_expires_ns, exp, sizeof(exp));
+	printf("%-24s %-6s %-10s %-10s %-20s %-10" PRIu64 " %s\n", a->agent_id, a->state,
+	       a->mode == MS__V1__MODE__MODE_DIAGNOSTIC ? "diagnostic" : "sentinel", a->pin ? mode_req_name(a->pin) : "-",
+	       a->pin && a->pin_expires_ns ? exp : "-", a->last_seq, labels[0] ? labels : "-");
+}
+
+static Ms__V1__Selector *selector(struct ctx *c, Ms__V1__Selector *s)
+{
+	ms__v1__selector__init(s);
+	s->all = c->all || (!c->nhosts && !c->nlabels);
+	s->hosts = c->hosts;
+	s->n_hosts = c->nhosts;
+	s->labels = c->labp;
+	s->n_labels = c->nlabels;
+	return s;
+}
+
+static int cmd_agents(struct ctx *c, const char *id)
+{
+	ProtobufCMessage *m = NULL;
+	int r;
+	if (id) {
+		Ms__V1__DescribeAgentRequest req = MS__V1__DESCRIBE_AGENT_REQUEST__INIT;
+		req.agent_id = (char *)id;
+		if ((r = call(c, "DescribeAgent", &req.base, &ms__v1__agent_info__descriptor, &m)) != EX_OK)
+			return r;
+	} else {
+		Ms__V1__ListAgentsRequest req = MS__V1__LIST_AGENTS_REQUEST__INIT;
+		Ms__V1__Selector s;
+		req.selector = (c->nhosts || c->nlabels) ? selector(c, &s) : NULL;
+		if ((r = call(c, "ListAgents", &req.base, &ms__v1__list_agents_reply__descriptor, &m)) != EX_OK)
+			return r;
+	}
+	Ms__V1__AgentInfo *one = id ? (Ms__V1__AgentInfo *)m : NULL;
+	Ms__V1__ListAgentsReply *lst = id ? NULL : (Ms__V1__ListAgentsReply *)m;
+	size_t n = id ? 1 : lst->n_agents;
+	struct jsonw *j = NULL;
+	if (c->json && jsonw_new(16u << 20, &j) == 0) {
+		if (!id) {
+			jsonw_begin_object(j);
+			jsonw_key(j, "agents");
+			jsonw_begin_array(j);
+		}
+		for (size_t i = 0; i < n; i++)
+			agent_json(j, id ? one : lst->agents[i]);
+		if (!id) {
+			jsonw_end_array(j);
+			jsonw_end_object(j);
+		}
+		json_print(j);
+	} else if (!c->json) {
+		printf("%-24s %-6s %-10s %-10s %-20s %-10s %s\n", "AGENT", "STATE", "MODE", "PIN", "PIN EXPIRES", "LAST SEQ",
+		       "LABELS");
+		for (size_t i = 0; i < n; i++)
+			agent_row(id ? one : lst->agents[i]);
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return EX_OK;
+}
+
+static int print_command_reply(struct ctx *c, ProtobufCMessage *m, const char *what)
+{
+	Ms__V1__CommandReply *r = (Ms__V1__CommandReply *)m;
+	if (c->json) {
+		struct jsonw *j;
+		if (jsonw_new(1u << 20, &j) == 0) {
+			jsonw_begin_object(j);
+			jsonw_key(j, "command_id"); jsonw_u64(j, r->command_id);
+			jsonw_key(j, "agents");
+			jsonw_begin_array(j);
+			for (size_t i = 0; i < r->n_agents; i++)
+				jsonw_string(j, r->agents[i]);
+			jsonw_end_array(j);
+			jsonw_end_object(j);
+			json_print(j);
+		}
+	} else {
+		printf("%s: command %" PRIu64 " queued for %zu agent(s):", what, r->command_id, r->n_agents);
+		for (size_t i = 0; i < r->n_agents; i++)
+			printf(" %s", r->agents[i]);
+		printf("\n");
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return EX_OK;
+}
+
+static int cmd_mode(struct ctx *c, const char *mode)
+{
+	Ms__V1__SetModeRequest req = MS__V1__SET_MODE_REQUEST__INIT;
+	Ms__V1__Selector s;
+	if (strcmp(mode, "sentinel") == 0)
+		req.mode = MS__V1__MODE_REQUEST__MODE_REQUEST_SENTINEL;
+	else if (strcmp(mode, "diagnostic") == 0)
+		req.mode = MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC;
+	else if (strcmp(mode, "auto") == 0)
+		req.mode = MS__V1__MODE_REQUEST__MODE_REQUEST_AUTO;
+	else {
+		fprintf(stderr, "msctl: mode '%s': expected sentinel, diagnostic or auto\n", mode);
+		return EX_USAGE;
+	}
+	req.selector = selector(c, &s);
+	req.ttl_ms = c->ttl_ms;
+	req.reason = (char *)(c->reason ? c->reason : "msctl");
+	ProtobufCMessage *m = NULL;
+	int r = call(c, "SetMode", &req.base, &ms__v1__command_reply__descriptor, &m);
+	return r != EX_OK ? r : print_command_reply(c, m, "mode");
+}
+
+static int cmd_budget(struct ctx *c)
+{
+	Ms__V1__SetBudgetRequest req = MS__V1__SET_BUDGET_REQUEST__INIT;
+	Ms__V1__Budgets b = MS__V1__BUDGETS__INIT;
+	Ms__V1__Selector s;
+	b.sentinel_samples_per_sec = c->b_sentinel;
+	b.diagnostic_samples_per_sec = c->b_diagnostic;
+	b.hard_drop_ns = c->b_hard_drop;
+	req.budgets = &b;
+	req.selector = selector(c, &s);
+	req.ttl_ms = c->ttl_ms;
+	req.reason = (char *)(c->reason ? c->reason : "msctl");
+	ProtobufCMessage *m = NULL;
+	int r = call(c, "SetBudget", &req.base, &ms__v1__command_reply__descriptor, &m);
+	return r != EX_OK ? r : print_command_reply(c, m, "budget");
+}
+
+static int cmd_targets(struct ctx *c, char **specs, size_t n)
+{
+	Ms__V1__SetTargetsRequest req = MS__V1__SET_TARGETS_REQUEST__INIT;
+	Ms__V1__Target t[MAX_SEL], *tp[MAX_SEL];
+	Ms__V1__Selector s;
+	for (size_t i = 0; i < n; i++) {
+		char *eq = strchr(specs[i], '=');
+		if (!eq || eq == specs[i]) {
+			fprintf(stderr, "msctl: target '%s': expected TYPE=VALUE\n", specs[i]);
+			return EX_USAGE;
+		}
+		*eq = 0;
+		ms__v1__target__init(&t[i]);
+		t[i].type = specs[i];
+		t[i].value = eq + 1;
+		tp[i] = &t[i];
+	}
+	req.targets = tp;
+	req.n_targets = n;
+	req.selector = selector(c, &s);
+	req.reason = (char *)(c->reason ? c->reason : "msctl");
+	ProtobufCMessage *m = NULL;
+	int r = call(c, "SetTargets", &req.base, &ms__v1__command_reply__descriptor, &m);
+	return r != EX_OK ? r : print_command_reply(c, m, "targets");
+}
+
+static void event_out(struct ctx *c, const Ms__V1__FleetEvent *e)
+{
+	if (c->json) {
+		struct jsonw *j;
+		if (jsonw_new(1u << 20, &j) < 0)
+			return;
+		jsonw_begin_object(j);
+		jsonw_key(j, "ts_ns"); jsonw_u64(j, e->ts_ns);
+		jsonw_key(j, "kind"); jsonw_string(j, e->kind);
+		jsonw_key(j, "group"); jsonw_string(j, e->group);
+		jsonw_key(j, "agents");
+		jsonw_begin_array(j);
+		for (size_t i = 0; i < e->n_agents; i++)
+			jsonw_string(j, e->agents[i]);
+		jsonw_end_array(j);
+		jsonw_key(j, "detail"); jsonw_string(j, e->detail);
+		jsonw_key(j, "command_id"); jsonw_u64(j, e->command_id);
+		jsonw_end_object(j);
+		json_print(j);
+	} else {
+		char ts[32];
+		fmt_time(e->ts_ns, ts, sizeof(ts));
+		printf("%s %-18s %-10s", ts, e->kind, e->group[0] ? e->group : "-");
+		for (size_t i = 0; i < e->n_agents; i++)
+			printf("%s%s", i ? "," : " ", e->agents[i]);
+		printf(" %s\n", e->detail);
+	}
+	fflush(stdout);
+}
+
+static void anomaly_out(struct ctx *c, const Ms__V1__FleetAnomaly *a)
+{
+	if (c->json) {
+		struct jsonw *j;
+		if (jsonw_new(1u << 20, &j) < 0)
+			return;
+		jsonw_begin_object(j);
+		jsonw_key(j, "agent_id"); jsonw_string(j, a->agent_id);
+		jsonw_end_object(j);
+		json_print(j);
+	} else {
+		printf("%s\n", a->agent_id);
+	}
+	fflush(stdout);
+}
+
+static int cmd_events(struct ctx *c, bool anomalies)
+{
+	if (c->watch) {
+		Ms__V1__WatchEventsRequest req = MS__V1__WATCH_EVENTS_REQUEST__INIT;
+		req.since_ns = c->since_ns;
+		uint8_t buf[32];
+		size_t n = ms__v1__watch_events_request__pack(&req, buf);
+		struct rpc_cstream *s = NULL;
+		if (rpc_cstream_open(c->cli, anomalies ? "/ms.v1.Coordinator/WatchAnomalies" : "/ms.v1.Coordinator/WatchEvents",
+				     buf, n, 0, &s) < 0)
+			return EX_FAIL;
+		int rc = EX_OK;
+		while (!stop_flag) {
+			uint8_t *m = NULL;
+			size_t len = 0;
+			int r = rpc_cstream_next(s, 200, &m, &len);
+			if (r == -ETIMEDOUT)
+				continue;
+			if (r <= 0) {
+				struct rpc_status st;
+				rpc_cstream_status(s, &st);
+				fprintf(stderr, "msctl: watch ended: %s: %s\n", rpc_code_name(st.code), st.detail);
+				rc = exit_for(st.code) ? exit_for(st.code) : EX_FAIL;
+				break;
+			}
+			if (anomalies) {
+				Ms__V1__FleetAnomaly *a = ms__v1__fleet_anomaly__unpack(NULL, len, m);
+				if (a) {
+					anomaly_out(c, a);
+					ms__v1__fleet_anomaly__free_unpacked(a, NULL);
+				}
+			} else {
+				Ms__V1__FleetEvent *e = ms__v1__fleet_event__unpack(NULL, len, m);
+				if (e) {
+					event_out(c, e);
+					ms__v1__fleet_event__free_unpacked(e, NULL);
+				}
+			}
+			free(m);
+		}
+		rpc_cstream_free(s);
+		return stop_flag ? EX_OK : rc;
+	}
+	Ms__V1__ListEventsRequest req = MS__V1__LIST_EVENTS_REQUEST__INIT;
+	req.since_ns = c->since_ns;
+	req.limit = (uint32_t)c->limit;
+	ProtobufCMessage *m = NULL;
+	int r = call(c, anomalies ? "ListAnomalies" : "ListEvents", &req.base,
+		     anomalies ? &ms__v1__list_anomalies_reply__descriptor : &ms__v1__list_events_reply__descriptor, &m);
+	if (r != EX_OK)
+		return r;
+	if (anomalies) {
+		Ms__V1__ListAnomaliesReply *l = (Ms__V1__ListAnomaliesReply *)m;
+		for (size_t i = 0; i < l->n_anomalies; i++)
+			anomaly_out(c, l->anomalies[i]);
+	} else {
+		Ms__V1__ListEventsReply *l = (Ms__V1__ListEventsReply *)m;
+		for (size_t i = 0; i < l->n_events; i++)
+			event_out(c, l->events[i]);
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return EX_OK;
+}
+
+static int cmd_status(struct ctx *c)
+{
+	Ms__V1__FleetStatusRequest req = MS__V1__FLEET_STATUS_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int r = call(c, "GetFleetStatus", &req.base, &ms__v1__fleet_status__descriptor, &m);
+	if (r != EX_OK)
+		return r;
+	Ms__V1__FleetStatus *s = (Ms__V1__FleetStatus *)m;
+	const char *k[] = { "agents_live", "agents_stale", "agents_diagnostic", "windows_accepted", "windows_duplicate",
+			    "windows_rejected", "fleet_triggers" };
+	uint64_t v[] = { s->agents_live, s->agents_stale, s->agents_diagnostic, s->windows_accepted,
+			 s->windows_duplicate, s->windows_rejected, s->fleet_triggers };
+	struct jsonw *j = NULL;
+	if (c->json && jsonw_new(4096, &j) == 0)
+		jsonw_begin_object(j);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (j) {
+			jsonw_key(j, k[i]);
+			jsonw_u64(j, v[i]);
+		} else if (!c->json) {
+			printf("%-20s %" PRIu64 "\n", k[i], v[i]);
+		}
+	}
+	if (j) {
+		jsonw_end_object(j);
+		json_print(j);
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return EX_OK;
+}
+
+/* --name=value or --name value; returns the value or NULL when arg is not --name. */
+static const char *flag(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] == 0 && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static int parse_u64(const char *s, uint64_t *ret)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx c = { .coordinator = "127.0.0.1:9301", .timeout_ms = 5000, .limit = 0 };
+	char *pos[MAX_SEL];
+	size_t npos = 0;
+	const char *v;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		uint64_t x;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return EX_OK;
+		} else if (strcmp(a, "--json") == 0) {
+			c.json = true;
+		} else if (strcmp(a, "--all") == 0) {
+			c.all = true;
+		} else if (strcmp(a, "--watch") == 0) {
+			c.watch = true;
+		} else if ((v = flag(argc, argv, &i, "--coordinator"))) {
+			c.coordinator = v;
+		} else if ((v = flag(argc, argv, &i, "--token-file"))) {
+			c.token_file = v;
+		} else if ((v = flag(argc, argv, &i, "--tls-ca-file"))) {
+			c.ca_file = v;
+		} else if ((v = flag(argc, argv, &i, "--timeout-ms"))) {
+			if (parse_u64(v, &x) < 0 || !x || x > 600000)
+				goto bad_value;
+			c.timeout_ms = (uint32_t)x;
+		} else if ((v = flag(argc, argv, &i, "--ttl"))) {
+			if (conf_parse_duration_ms(v, &c.ttl_ms) < 0)
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--reason"))) {
+			c.reason = v;
+		} else if ((v = flag(argc, argv, &i, "--since-ns"))) {
+			if (parse_u64(v, &c.since_ns) < 0)
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--limit"))) {
+			if (parse_u64(v, &c.limit) < 0 || c.limit > 0xffffffffu)
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--sentinel"))) {
+			if (parse_u64(v, &c.b_sentinel) < 0)
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--diagnostic"))) {
+			if (parse_u64(v, &c.b_diagnostic) < 0)
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--hard-drop-ns"))) {
+			if (parse_u64(v, &c.b_hard_drop) < 0)
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--hosts"))) {
+			char *dup = strdup(v), *save = NULL;
+			for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (c.nhosts == MAX_SEL)
+					goto bad_value;
+				c.hosts[c.nhosts++] = t; /* dup lives until exit */
+			}
+		} else if ((v = flag(argc, argv, &i, "--label"))) {
+			const char *eq = strchr(v, '=');
+			if (!eq || eq == v || c.nlabels == MAX_SEL)
+				goto bad_value;
+			ms__v1__label__init(&c.lab[c.nlabels]);
+			c.lab[c.nlabels].key = strndup(v, (size_t)(eq - v));
+			c.lab[c.nlabels].value = (char *)eq + 1;
+			c.labp[c.nlabels] = &c.lab[c.nlabels];
+			c.nlabels++;
+		} else if (a[0] == '-' && a[1] == '-') {
+			fprintf(stderr, "msctl: unknown flag '%s'\n", a);
+			usage(stderr);
+			return EX_USAGE;
+		} else if (npos < MAX_SEL) {
+			pos[npos++] = argv[i];
+		}
+		continue;
+bad_value:
+		fprintf(stderr, "msctl: bad value for '%s'\n", a);
+		return EX_USAGE;
+	}
+	if (!npos) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	const char *cmd = pos[0];
+	bool known = !strcmp(cmd, "status") || !strcmp(cmd, "agents") || !strcmp(cmd, "agent") || !strcmp(cmd, "mode") ||
+		     !strcmp(cmd, "budget") || !strcmp(cmd, "targets") || !strcmp(cmd, "events") ||
+		     !strcmp(cmd, "anomalies");
+	if (!known) {
+		fprintf(stderr, "msctl: unknown command '%s' (top and flame read ClickHouse and are not in this build)\n", cmd);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if ((!strcmp(cmd, "agent") || !strcmp(cmd, "mode")) && npos != 2) {
+		fprintf(stderr, "msctl: %s needs one argument\n", cmd);
+		return EX_USAGE;
+	}
+	char token[300] = "";
+	int r;
+	if (c.token_file && (r = read_token(c.token_file, token, sizeof(token))) < 0) {
+		fprintf(stderr, "msctl: token file %s: %s\n", c.token_file, strerror(-r));
+		return EX_USAGE;
+	}
+	struct rpc_client_opts co = { .target = c.coordinator, .token = token, .tls_ca_file = c.ca_file };
+	if ((r = rpc_client_new(&co, &c.cli)) < 0) {
+		fprintf(stderr, "msctl: coordinator %s: %s\n", c.coordinator, strerror(-r));
+		return EX_USAGE;
+	}
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int rc;
+	if (!strcmp(cmd, "status"))
+		rc = cmd_status(&c);
+	else if (!strcmp(cmd, "agents"))
+		rc = cmd_agents(&c, NULL);
+	else if (!strcmp(cmd, "agent"))
+		rc = cmd_agents(&c, pos[1]);
+	else if (!strcmp(cmd, "mode"))
+		rc = cmd_mode(&c, pos[1]);
+	else if (!strcmp(cmd, "budget"))
+		rc = cmd_budget(&c);
+	else if (!strcmp(cmd, "targets"))
+		rc = cmd_targets(&c, pos + 1, npos - 1);
+	else
+		rc = cmd_events(&c, !strcmp(cmd, "anomalies"));
+	rpc_client_free(c.cli);
+	return rc;
+}
