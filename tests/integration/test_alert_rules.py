@@ -172,7 +172,13 @@ class LivePrometheus(unittest.TestCase):
         os.makedirs(os.path.join(self.tmp, "agent"))
         agent = mstest.Agent("--perf-mock", "--window-ms=300", "--mode=diagnostic", "--no-anomaly-enabled",
                              f"--metrics-port={mport}", tmp=os.path.join(self.tmp, "agent"))
-        agent.start(timeout=30)
+        try:
+            agent.start(timeout=30)
+        except BaseException:
+            if agent.proc:
+                agent.proc.kill()
+                agent.proc.wait()
+            raise
         log = open(os.path.join(self.tmp, "prom.log"), "w")
         prom = subprocess.Popen([PROMETHEUS, f"--config.file={self.tmp}/prom.yml", f"--storage.tsdb.path={self.tmp}/data",
                                  f"--web.listen-address=127.0.0.1:{pport}"], stdout=log, stderr=log, cwd=self.tmp)

@@ -123,7 +123,12 @@ class Coordinator:
     def start(self):
         self.err = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err)
-        wait(lambda: "COORD-READY" in self.log() or self.proc.poll() is not None, 30, "COORD-READY")
+        try:
+            wait(lambda: "COORD-READY" in self.log() or self.proc.poll() is not None, 30, "COORD-READY")
+        except AssertionError:
+            self.proc.kill()
+            self.proc.wait()
+            raise
         assert self.proc.poll() is None, "coordinator exited:\n" + self.log()
         return self
 
@@ -179,7 +184,14 @@ class Catalogue(unittest.TestCase):
                              "--agent-id=catalogue-test", "--metrics-guide-names", f"--anomaly-latency-file={latency}",
                              "--anomaly-interval-ms=100", f"--metrics-port={mport}",
                              tmp=tmp)
-        agent.start(timeout=30)
+        try:
+            agent.start(timeout=30)
+        except BaseException:
+            if agent.proc:
+                agent.proc.kill()
+                agent.proc.wait()
+            coord.stop()
+            raise
         try:
             # an agent build without the uplink (no UPLINK-INIT) exports its families all the same
             uplink = "UPLINK-INIT" in agent.log()

@@ -66,6 +66,9 @@ class Proc:
                 raise AssertionError(f"{self.args[0]} exited ({self.proc.returncode}) with config "
                                      f"{self.conf}:\n{self.log()}")
             time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        self.err.close()
         raise AssertionError(f"{self.args[0]} not ready:\n{self.log()}")
 
     def log(self):
@@ -106,7 +109,12 @@ def run_pair(test, coord_conf, agent_conf=None):
             agent = Proc(mstest.AGENT, agent_conf, [
                 "--perf-mock", "--window-ms=300", f"--coordinator-url=tcp://127.0.0.1:{nport}", f"--token-file={tok}",
                 f"--state-dir={tmp}/agent", f"--metrics-port={amport}", "--metrics-address=127.0.0.1",
-                "--control-port=0", "--control-address=127.0.0.1", "--clickhouse-endpoint="], "AGENT-READY", tmp).start()
+                "--control-port=0", "--control-address=127.0.0.1", "--clickhouse-endpoint="], "AGENT-READY", tmp)
+            try:
+                agent.start()
+            except BaseException:
+                agent = None  # start() reaped it
+                raise
             if "UPLINK-INIT" not in agent.log():
                 # an agent build without the uplink: the config is valid, nothing to exchange
                 return conf_keys(coord_conf)
