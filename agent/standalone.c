@@ -131,7 +131,7 @@ int standalone_forward(void *arg, struct window *w)
 	if (r == 0)
 		r = wire_decode_window(buf, len, &dw);
 	if (r == 0)
-		r = chwriter_unit_new(0, &u);
+		r = chwriter_unit_take(s->w, &u);
 	if (r == 0 && (r = chrows_window(u, dw)) < 0)
 		u = chwriter_unit_free(u);
 	if (r == 0)

@@ -48,6 +48,11 @@ struct chwriter {
 	bool stopping;
 	uint64_t stop_deadline_ns;
 	struct chwriter_stats st;     /* producer-side fields */
+	/* finished units kept for reuse: their buffers are already faulted in, so a busy writer
+	 * does not map and unmap memory for every window (page faults are expensive in VMs) */
+	struct chwriter_unit *pool;
+	uint32_t npool;
+	uint64_t pool_bytes;
 };
 
 static uint64_t mono_ns(void)
@@ -93,6 +98,55 @@ void chwriter_unit_reset(struct chwriter_unit *u)
 	u->next = NULL;
 	u->done = NULL;
 	u->done_arg = NULL;
+}
+
+static uint64_t unit_capacity(const struct chwriter_unit *u)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < CHWRITER_MAX_TABLES; i++)
+		n += u->data[i].cap;
+	return n;
+}
+
+int chwriter_unit_take(struct chwriter *w, struct chwriter_unit **ret)
+{
+	pthread_mutex_lock(&w->mu);
+	struct chwriter_unit *u = w->pool;
+	if (u) {
+		w->pool = u->next;
+		w->npool--;
+		w->pool_bytes -= unit_capacity(u);
+		u->next = NULL;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (u) {
+		*ret = u;
+		return 0;
+	}
+	return chwriter_unit_new(0, ret);
+}
+
+/* Keeps a finished unit for chwriter_unit_take while the pool is under its bounds. */
+static void unit_recycle(struct chwriter *w, struct chwriter_unit *u)
+{
+	uint64_t cap = unit_capacity(u);
+	for (int i = 0; i < CHWRITER_MAX_TABLES; i++)
+		if (u->data[i].max != CHWRITER_MAX_UNIT_BYTES) {
+			chwriter_unit_free(u); /* a caller-sized unit: not interchangeable */
+			return;
+		}
+	chwriter_unit_reset(u);
+	pthread_mutex_lock(&w->mu);
+	bool keep = w->npool < CHWRITER_POOL_UNITS && w->pool_bytes + cap <= CHWRITER_POOL_BYTES;
+	if (keep) {
+		u->next = w->pool;
+		w->pool = u;
+		w->npool++;
+		w->pool_bytes += cap;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (!keep)
+		chwriter_unit_free(u);
 }
 
 uint64_t chwriter_unit_bytes(const struct chwriter_unit *u)
@@ -401,7 +455,7 @@ static void finish_round(struct chwriter *w, struct round *r, int status)
 		next = u->next;
 		if (u->done)
 			u->done(u->done_arg, status);
-		chwriter_unit_free(u);
+		unit_recycle(w, u);
 	}
 	free(r->chunks);
 	free(r);
@@ -497,6 +551,11 @@ struct chwriter *chwriter_free(struct chwriter *w)
 	pthread_cond_destroy(&w->fin);
 	pthread_mutex_destroy(&w->mu);
 	chsend_free(w->send);
+	while (w->pool) {
+		struct chwriter_unit *u = w->pool;
+		w->pool = u->next;
+		chwriter_unit_free(u);
+	}
 	free(w);
 	return NULL;
 }

@@ -26,7 +26,8 @@
  * ReplacingMergeTree keyed on host, seq and row, read with FINAL).
  *
  * Bounds: bytes held in memory (open and sealed rounds) <= max_pending_bytes, beyond which
- * submit returns -EAGAIN; spool bytes <= spool_max_bytes; a unit <= CHWRITER_MAX_UNIT_BYTES.
+ * submit returns -EAGAIN; spool bytes <= spool_max_bytes; a unit <= CHWRITER_MAX_UNIT_BYTES;
+ * finished units kept for reuse <= CHWRITER_POOL_UNITS and CHWRITER_POOL_BYTES.
  * Thread-safety: submit, flush, stats and metrics from any thread; new/free from one thread.
  * Done callbacks run on the writer thread without the writer's lock held; they must not block
  * for long and must not call chwriter_free. */
@@ -44,6 +45,8 @@
 #define CHWRITER_MAX_UNIT_BYTES (32ull << 20)
 #define CHWRITER_LAT_BUCKETS 12
 #define CHWRITER_SPLIT_BYTES (1u << 20)
+#define CHWRITER_POOL_UNITS 256          /* finished units kept for reuse, at most */
+#define CHWRITER_POOL_BYTES (64ull << 20) /* ... and their buffers' capacity, at most */
 
 /* done statuses (>= 0 means durable) */
 #define CHWRITER_INSERTED 0
@@ -126,6 +129,10 @@ int chwriter_new(const struct chwriter_opts *opts, struct chwriter **ret);
  * call before this returns. NULL-safe. */
 struct chwriter *chwriter_free(struct chwriter *w);
 
+/* An empty unit with default bounds, reusing one that finished earlier when there is one (its
+ * buffers keep their allocation: no page faults for the next window). Prefer it to
+ * chwriter_unit_new on hot paths. -ENOMEM. */
+int chwriter_unit_take(struct chwriter *w, struct chwriter_unit **ret);
 /* A unit whose per-table buffers hold at most max_table_bytes each (0 = CHWRITER_MAX_UNIT_BYTES). */
 int chwriter_unit_new(size_t max_table_bytes, struct chwriter_unit **ret);
 struct chwriter_unit *chwriter_unit_free(struct chwriter_unit *u);

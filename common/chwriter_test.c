@@ -364,6 +364,14 @@ static void test_batches_by_rows_and_age(void **state)
 	assert_int_equal(st.units_inserted, 1);
 	assert_int_equal(st.pending_rows, 0);
 	assert_true(st.up);
+	/* the finished unit comes back, empty, with its buffers still allocated */
+	struct chwriter_unit *again;
+	assert_int_equal(chwriter_unit_take(w, &again), 0);
+	assert_true(again->data[0].cap > 0);
+	assert_int_equal(again->data[0].len, 0);
+	assert_int_equal(again->rows[0], 0);
+	assert_null(again->done);
+	chwriter_unit_free(again);
 	chwriter_free(w);
 }
 

@@ -33,6 +33,50 @@ static inline int rowbinary_error(const struct rowbinary *rb)
 	return rb->err;
 }
 
+/* Room for up to n bytes at the end, to fill through the returned pointer and then commit with
+ * rowbinary_commit (the fast path of fixed-layout rows: one bound check per row instead of one
+ * per field). NULL on the sticky error, or if n more bytes would pass max_bytes. */
+static inline uint8_t *rowbinary_room(struct rowbinary *rb, size_t n)
+{
+	if ((rb->cap - rb->len < n || rb->err) && rowbinary_grow(rb, n) < 0)
+		return NULL;
+	return rb->buf + rb->len;
+}
+
+/* Keeps n bytes written through rowbinary_room's pointer (n <= the room asked for). */
+static inline void rowbinary_commit(struct rowbinary *rb, size_t n)
+{
+	rb->len += n;
+}
+
+/* Little-endian stores through a rowbinary_room pointer; each returns the next position. */
+static inline uint8_t *rowbinary_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return p + 8;
+}
+
+static inline uint8_t *rowbinary_put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return p + 4;
+}
+
+static inline uint8_t *rowbinary_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	return p + 2;
+}
+
+static inline uint8_t *rowbinary_put_bytes(uint8_t *p, const void *src, size_t n)
+{
+	memcpy(p, src, n);
+	return p + n;
+}
+
 /* Appends n raw bytes (FixedString payload, pre-encoded data). */
 static inline void rowbinary_bytes(struct rowbinary *rb, const void *p, size_t n)
 {

@@ -138,7 +138,7 @@ int chsink_window(void *arg, const struct wire_window *w, void (*done)(void *, i
 {
 	struct chsink *s = arg;
 	struct chwriter_unit *u;
-	int r = chwriter_unit_new(0, &u);
+	int r = chwriter_unit_take(s->w, &u);
 	if (r < 0)
 		return r;
 	if ((r = chrows_window(u, w)) == 0 && (r = chwriter_submit(s->w, &u, done, done_arg)) == 0)

@@ -40,7 +40,7 @@ static void *produce(void *arg)
 	struct wire_window w = *p->tmpl; /* shares the template's arrays, read-only */
 	for (uint64_t i = 0; i < p->nwindows; i++) {
 		struct chwriter_unit *u;
-		if ((p->err = chwriter_unit_new(0, &u)) < 0)
+		if ((p->err = chwriter_unit_take(p->w, &u)) < 0)
 			return NULL;
 		w.seq = p->first_seq + i;
 		w.start_ns = p->tmpl->start_ns + w.seq * 1000000000ull;
