@@ -47,7 +47,23 @@ static const struct conf_key keys[] = {
 	{ "metrics_address", CONF_HOST, S(metrics_address), "127.0.0.1", 0, 0, NULL, "/metrics and /healthz bind address" },
 	{ "metrics_port", CONF_PORT, F(metrics_port), 0, "9302", 0, 65535, NULL, "/metrics and /healthz port (0 = off)" },
 	{ "grpc_address", CONF_HOST, S(grpc_address), "127.0.0.1", 0, 0, NULL, "gRPC API bind address" },
-	{ "grpc_port", CONF_PORT, F(grpc_port), 0, "9301", 0, 65535, NULL, "gRPC API port" },
+	{ "grpc_port", CONF_PORT, F(grpc_port), 0, "9301", 0, 65535, NULL, "gRPC API port (0 = no control plane)" },
+	{ "correlator_group_label", CONF_STRING, S(correlator_group_label), "role", 0, 0, NULL,
+	  "agents are grouped by this label's value for fleet triggers (no label: group \"*\")" },
+	{ "correlator_span_ms", CONF_DURATION, F(correlator_span_ms), 0, "30000", 1000, 86400000, NULL,
+	  "hosts of a group must show the same anomaly within this span" },
+	{ "correlator_min_hosts", CONF_INT, F(correlator_min_hosts), 0, "2", 1, 100000, NULL,
+	  "hosts of a group that must agree for a fleet trigger" },
+	{ "correlator_min_fraction", CONF_DOUBLE, F(correlator_min_fraction), 0, "0", 0, 0, NULL,
+	  "also this share (0..1) of the group's hosts must agree (0 = the count alone)" },
+	{ "correlator_diag_ttl_ms", CONF_DURATION, F(correlator_diag_ttl_ms), 0, "60000", 1000, 86400000, NULL,
+	  "a triggered group is pinned to diagnostic for this long, extended while the anomaly goes on" },
+	{ "correlator_clear_ms", CONF_DURATION, F(correlator_clear_ms), 0, "0", 0, 0, NULL,
+	  "no signal for this long clears a trigger (group back to sentinel); 0 = twice the span" },
+	{ "correlator_min_interval_ms", CONF_DURATION, F(correlator_min_interval_ms), 0, "60000", 0, 0, NULL,
+	  "rate limit: at most one trigger per group in this interval" },
+	{ "correlator_max_diag_fraction", CONF_DOUBLE, F(correlator_max_diag_fraction), 0, "0.5", 0, 0, NULL,
+	  "cap: a trigger may not put more than this share (0..1] of the fleet in diagnostic" },
 	{ "clickhouse_endpoint", CONF_STRING, S(clickhouse_endpoint), "", 0, 0, NULL,
 	  "ClickHouse HTTP endpoint (empty = keep windows in the local store)" },
 	{ "clickhouse_user", CONF_STRING, S(clickhouse_user), "default", 0, 0, NULL, "ClickHouse user" },
@@ -85,6 +101,12 @@ int coord_config_validate(const struct coord_config *c, struct conf_error *err)
 	}
 	if (!c->state_dir[0]) {
 		snprintf(err->msg, sizeof(err->msg), "state_dir must not be empty");
+		return -EINVAL;
+	}
+	if (c->correlator_min_fraction < 0 || c->correlator_min_fraction > 1 || c->correlator_max_diag_fraction <= 0 ||
+	    c->correlator_max_diag_fraction > 1) {
+		snprintf(err->msg, sizeof(err->msg), "correlator_min_fraction must be in [0, 1] and "
+			 "correlator_max_diag_fraction in (0, 1]");
 		return -EINVAL;
 	}
 	if (ms_log_parse_level(c->log_level) < 0) {

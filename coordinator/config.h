@@ -39,6 +39,15 @@ struct coord_config {
 	/* gRPC (control plane) */
 	char grpc_address[256];
 	uint16_t grpc_port;
+	/* correlator (fleet triggers; coordinator/correlator.h) */
+	char correlator_group_label[64];
+	uint64_t correlator_span_ms;
+	int64_t correlator_min_hosts;
+	double correlator_min_fraction;
+	uint64_t correlator_diag_ttl_ms;
+	uint64_t correlator_clear_ms;
+	uint64_t correlator_min_interval_ms;
+	double correlator_max_diag_fraction;
 	/* ClickHouse */
 	char clickhouse_endpoint[256];
 	char clickhouse_user[64];

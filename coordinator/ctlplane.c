@@ -1,11 +1,23 @@
-/* ctlplane: see ctlplane.h. */
+/* ctlplane: see ctlplane.h. The ticker runs the correlator once per tick_ms: it first syncs
+ * host → group from the Watch table and the registry (labels may change when an agent
+ * reconnects), then applies the decisions. Pushes go through watch_push like an operator's,
+ * so a triggered agent that is not connected simply misses the command (the next EXTEND
+ * reaches it if it comes back while the anomaly lasts). */
 #include "ctlplane.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "evlog.h"
+#include "fleet.pb-c.h"
 #include "opapi.h"
+#include "registry.h"
 #include "rpc.h"
 #include "watch.h"
 
@@ -14,19 +26,162 @@ struct ctlplane {
 	struct watch *watch;
 	struct opapi *api;
 	struct rpc_server *srv;
+	struct correlator *corr;
+	struct registry *reg;
+	char group_label[64];
+	uint64_t diag_ttl_ms;
+	uint32_t tick_ms;
+	pthread_t thr;
+	bool thr_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	struct watch_agent wa;       /* ticker scratch (large) */
+	struct registry_agent ra;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *group_in(const char *label, const struct wire_label *ls, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (strcmp(ls[i].key, label) == 0)
+			return ls[i].value;
+	return "*";
+}
+
+/* Host → group for every agent we know (ticker thread only: uses the scratch entries). */
+static void sync_hosts(struct ctlplane *c)
+{
+	uint32_t n = watch_count(c->watch);
+	for (uint32_t i = 0; i < n; i++)
+		if (watch_get_at(c->watch, i, &c->wa) == 0)
+			correlator_host(c->corr, c->wa.agent_id, group_in(c->group_label, c->wa.labels, c->wa.nlabels));
+	n = c->reg ? registry_count(c->reg) : 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (registry_get(c->reg, i, mono_ms(), &c->ra) == 0 && c->ra.hello.nlabels)
+			correlator_host(c->corr, c->ra.hello.agent_id,
+					group_in(c->group_label, c->ra.hello.labels, c->ra.hello.nlabels));
+}
+
+static void apply(struct ctlplane *c, const struct correlator_decision *d)
+{
+	const char *kind = correlator_kind_name(d->kind);
+	char detail[320];
+	snprintf(detail, sizeof(detail), "key=%s agreeing=%u/%u", d->key, d->agreeing, d->group_hosts);
+	uint64_t id = 0;
+	char **names = calloc(d->nagents ? d->nagents : 1, sizeof(*names));
+	uint32_t queued = 0;
+	if (d->kind == CORRELATOR_TRIGGER || d->kind == CORRELATOR_EXTEND || d->kind == CORRELATOR_CLEAR) {
+		Ms__V1__Command cmd = MS__V1__COMMAND__INIT;
+		char reason[256];
+		snprintf(reason, sizeof(reason), "fleet %s: %s in group %s", kind, d->key, d->group);
+		id = opapi_next_id(c->api);
+		cmd.id = id;
+		cmd.reason = reason;
+		cmd.body_case = MS__V1__COMMAND__BODY_MODE;
+		cmd.mode = d->kind == CORRELATOR_CLEAR ? MS__V1__MODE_REQUEST__MODE_REQUEST_AUTO
+						       : MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC;
+		cmd.ttl_ms = d->kind == CORRELATOR_CLEAR ? 0 : c->diag_ttl_ms;
+		for (uint32_t i = 0; i < d->nagents; i++)
+			if (watch_push(c->watch, d->agents[i], &cmd) == 0 && names)
+				names[queued++] = (char *)d->agents[i];
+		size_t l = strlen(detail);
+		snprintf(detail + l, sizeof(detail) - l, " pushed=%u/%u ttl_ms=%" PRIu64, queued, d->nagents, cmd.ttl_ms);
+	} else {
+		size_t l = strlen(detail);
+		snprintf(detail + l, sizeof(detail) - l, " (%s)",
+			 d->kind == CORRELATOR_SUPPRESSED_RATE ? "rate limit" : "cap on the fleet in diagnostic");
+	}
+	opapi_fleet_event(c->events, kind, d->group, (const char *const *)names, queued, detail, id);
+	free(names);
+}
+
+static void *ticker(void *arg)
+{
+	struct ctlplane *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += c->tick_ms / 1000;
+		ts.tv_nsec += (long)(c->tick_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		if (c->stop)
+			break;
+		pthread_mutex_unlock(&c->mu);
+		sync_hosts(c);
+		struct correlator_decision *d = NULL;
+		size_t n = 0;
+		if (correlator_tick(c->corr, mono_ms(), &d, &n) == 0) {
+			for (size_t i = 0; i < n; i++)
+				apply(c, &d[i]);
+			correlator_decisions_free(d, n);
+		}
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+void ctlplane_window(struct ctlplane *c, const struct wire_window *w)
+{
+	if (!c || !w->nanomalies)
+		return;
+	uint64_t now = mono_ms();
+	for (uint32_t i = 0; i < w->nanomalies; i++) {
+		const struct wire_anomaly *a = &w->anomalies[i];
+		char key[CORRELATOR_KEY_MAX];
+		snprintf(key, sizeof(key), "anomaly:%.31s:%.31s:%u", a->ifname, a->metric, a->kind);
+		/* a host the ticker has not synced yet counts from its next window on */
+		correlator_signal(c->corr, w->agent_id, key, now);
+		Ms__V1__AnomalySignal sig = MS__V1__ANOMALY_SIGNAL__INIT;
+		sig.ifname = (char *)a->ifname;
+		sig.ifindex = a->ifindex;
+		sig.kind = (Ms__V1__AnomalyKind)a->kind;
+		sig.metric = (char *)a->metric;
+		sig.value = a->value;
+		sig.baseline = a->baseline;
+		sig.ts_ns = a->ts_ns;
+		Ms__V1__FleetAnomaly fa = MS__V1__FLEET_ANOMALY__INIT;
+		fa.agent_id = (char *)w->agent_id;
+		fa.signal = &sig;
+		uint8_t buf[512];
+		size_t n = ms__v1__fleet_anomaly__get_packed_size(&fa);
+		if (n <= sizeof(buf)) {
+			ms__v1__fleet_anomaly__pack(&fa, buf);
+			evlog_add(c->anomalies, a->ts_ns, buf, n);
+		}
+	}
+}
 
 int ctlplane_new(const struct ctlplane_opts *o, struct ctlplane **ret)
 {
 	struct ctlplane *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->reg = o->reg;
+	snprintf(c->group_label, sizeof(c->group_label), "%s", o->group_label && o->group_label[0] ? o->group_label : "role");
+	c->tick_ms = o->tick_ms ? o->tick_ms : 1000;
+	c->diag_ttl_ms = o->corr.diag_ttl_ms ? o->corr.diag_ttl_ms : 60000;
 	int r;
 	if ((r = evlog_new(CTLPLANE_EVENTS, &c->events)) < 0 || (r = evlog_new(CTLPLANE_ANOMALIES, &c->anomalies)) < 0 ||
-	    (r = watch_new(o->max_agents ? o->max_agents : 10000, opapi_on_watch_event, c->events, &c->watch)) < 0)
+	    (r = watch_new(o->max_agents ? o->max_agents : 10000, opapi_on_watch_event, c->events, &c->watch)) < 0 ||
+	    (r = correlator_new(&o->corr, &c->corr)) < 0)
 		goto fail;
 	struct opapi_opts ao = { .reg = o->reg, .watch = c->watch, .events = c->events, .anomalies = c->anomalies,
-				 .ingest = o->ingest };
+				 .ingest = o->ingest, .corr = c->corr };
 	if ((r = opapi_new(&ao, &c->api)) < 0)
 		goto fail;
 	struct rpc_method m[OPAPI_NMETHODS + 2];
@@ -44,6 +199,11 @@ int ctlplane_new(const struct ctlplane_opts *o, struct ctlplane **ret)
 	};
 	if ((r = rpc_server_new(&so, &c->srv)) < 0)
 		goto fail;
+	if (pthread_create(&c->thr, NULL, ticker, c) != 0) {
+		r = -EAGAIN;
+		goto fail;
+	}
+	c->thr_started = true;
 	*ret = c;
 	return 0;
 fail:
@@ -71,15 +231,33 @@ struct evlog *ctlplane_anomalies(struct ctlplane *c)
 	return c->anomalies;
 }
 
+void ctlplane_stop(struct ctlplane *c)
+{
+	if (!c)
+		return;
+	if (c->thr_started) {
+		pthread_mutex_lock(&c->mu);
+		c->stop = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->thr, NULL);
+		c->thr_started = false;
+	}
+	c->srv = rpc_server_free(c->srv); /* its callbacks use everything below */
+}
+
 struct ctlplane *ctlplane_free(struct ctlplane *c)
 {
 	if (!c)
 		return NULL;
-	rpc_server_free(c->srv); /* first: its callbacks use everything below */
+	ctlplane_stop(c);
 	opapi_free(c->api);
 	watch_free(c->watch);
+	correlator_free(c->corr);
 	evlog_free(c->events);
 	evlog_free(c->anomalies);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 	return NULL;
 }

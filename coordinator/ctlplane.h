@@ -1,16 +1,21 @@
 /* ctlplane: the coordinator's control plane assembled — the gRPC server (rpc.h) carrying the
- * operator API (opapi.h), the agents' Watch/Report (watch.h) and the fleet event and anomaly
- * logs (evlog.h). main.c creates it after the registry and ingest and frees it first. It adds
- * no behaviour of its own. Thread-safety: new/free from one thread. */
+ * operator API (opapi.h), the agents' Watch/Report (watch.h), the fleet event and anomaly logs
+ * (evlog.h) and the correlator (correlator.h) with its ticker thread, which groups agents by a
+ * label, turns decisions into mode pushes (diagnostic with a TTL; auto when cleared) and records
+ * each as a fleet event. ctlplane_window feeds it every accepted window's anomaly signals.
+ * Thread-safety: new/stop/free from one thread; ctlplane_window from any (ingest workers). */
 #ifndef MS_CTLPLANE_H
 #define MS_CTLPLANE_H
 
 #include <stdint.h>
 
+#include "correlator.h"
+
 struct registry;
 struct ingest;
 struct watch;
 struct evlog;
+struct wire_window;
 
 #define CTLPLANE_EVENTS 10000   /* fleet events kept in memory */
 #define CTLPLANE_ANOMALIES 10000
@@ -23,6 +28,9 @@ struct ctlplane_opts {
 	uint32_t max_agents;
 	struct registry *reg;
 	struct ingest *ingest;
+	struct correlator_opts corr;
+	const char *group_label;     /* NULL/"": "role" */
+	uint32_t tick_ms;            /* correlator tick; 0: 1000 */
 };
 
 struct ctlplane;
@@ -33,8 +41,12 @@ uint16_t ctlplane_port(const struct ctlplane *c);
 struct watch *ctlplane_watch(struct ctlplane *c);
 struct evlog *ctlplane_events(struct ctlplane *c);
 struct evlog *ctlplane_anomalies(struct ctlplane *c);
-/* Ends every stream (agents see UNAVAILABLE and reconnect elsewhere or later), frees.
- * NULL-safe; returns NULL. */
+/* An accepted window: its anomaly signals go to the correlator and the anomaly log. */
+void ctlplane_window(struct ctlplane *c, const struct wire_window *w);
+/* Ends every stream (agents see UNAVAILABLE and reconnect elsewhere or later) and stops the
+ * ticker; no handler runs after it. NULL-safe. */
+void ctlplane_stop(struct ctlplane *c);
+/* Stops (if not yet) and frees. NULL-safe; returns NULL. */
 struct ctlplane *ctlplane_free(struct ctlplane *c);
 
 #endif

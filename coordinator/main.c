@@ -110,6 +110,22 @@ static void on_reject(void *arg, enum ingest_reason r, const char *agent, const 
 		ingest_reason_name(r), agent[0] ? agent : "-", peer[0] ? peer : "-", detail ? detail : "", sup);
 }
 
+/* The sink seen by ingest: the correlator gets each accepted window's signals, then the store
+ * makes it durable. ctl is set once the control plane is up (windows before that are not
+ * correlated) and stays valid until ingest is freed. */
+struct tee {
+	ingest_sink_fn sink;
+	void *arg;
+	struct ctlplane *_Atomic ctl;
+};
+
+static int tee_sink(void *arg, const struct wire_window *w, ingest_done_fn done, void *done_arg)
+{
+	struct tee *t = arg;
+	ctlplane_window(atomic_load(&t->ctl), w);
+	return t->sink(t->arg, w, done, done_arg);
+}
+
 static int open_state(const struct coord_config *cfg, struct dedup **dd, struct winstore **ws)
 {
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
@@ -234,6 +250,7 @@ int main(int argc, char **argv)
 	struct httpd *http = NULL;
 	struct ctlplane *ctl = NULL;
 	char token[WIRE_TOKEN_MAX] = "";
+	struct tee tee = { 0 };
 	uint64_t cid = 0;
 	if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
 		cid = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
@@ -261,6 +278,8 @@ int main(int argc, char **argv)
 		ms_err("COORD-INIT", "out of memory");
 		goto out;
 	}
+	tee.sink = sink ? chsink_window : winstore_sink;
+	tee.arg = sink ? (void *)sink : (void *)ws;
 	struct ingest_opts io = {
 		.bus = {
 			.url = cfg.listen_url,
@@ -279,8 +298,8 @@ int main(int argc, char **argv)
 		.coordinator_id = cid,
 		.reg = reg,
 		.dedup = dd,
-		.sink = sink ? chsink_window : winstore_sink,
-		.sink_arg = sink ? (void *)sink : (void *)ws,
+		.sink = tee_sink,
+		.sink_arg = &tee,
 		.on_reject = on_reject,
 	};
 	if ((r = ingest_new(&io, &ing)) < 0) {
@@ -313,12 +332,24 @@ int main(int argc, char **argv)
 			.tls_key_file = cfg.tls_key_file[0] ? cfg.tls_key_file : NULL,
 			.tls_ca_file = cfg.tls_ca_file[0] ? cfg.tls_ca_file : NULL,
 			.max_agents = (uint32_t)cfg.max_agents, .reg = reg, .ingest = ing,
+			.group_label = cfg.correlator_group_label,
+			.corr = {
+				.span_ms = cfg.correlator_span_ms,
+				.min_hosts = (uint32_t)cfg.correlator_min_hosts,
+				.min_fraction = cfg.correlator_min_fraction,
+				.diag_ttl_ms = cfg.correlator_diag_ttl_ms,
+				.clear_ms = cfg.correlator_clear_ms,
+				.min_interval_ms = cfg.correlator_min_interval_ms,
+				.max_diag_fraction = cfg.correlator_max_diag_fraction,
+				.max_hosts = (uint32_t)cfg.max_agents,
+			},
 		};
 		if ((r = ctlplane_new(&cpo, &ctl)) < 0)
 			ms_err("GRPC-LISTEN", "cannot serve gRPC on %s:%u: %s (continuing without the control plane)",
 			       cfg.grpc_address, cfg.grpc_port, strerror(-r));
 		else
 			ms_info("GRPC-LISTEN", "serving gRPC on %s:%u", cfg.grpc_address, ctlplane_port(ctl));
+		atomic_store(&tee.ctl, ctl);
 	}
 	char port[32] = "";
 	if (ingest_port(ing))
@@ -340,12 +371,13 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	ctlplane_free(ctl); /* first: its handlers read the registry and ingest */
+	ctlplane_stop(ctl); /* first: its handlers read the registry and ingest */
 	httpd_free(http);
 	struct ingest_stats st = { 0 };
 	if (ing)
 		ingest_stats(ing, &st);
 	ingest_free(ing); /* stops listening, answers what is queued, waits for the store */
+	ctlplane_free(ctl); /* after ingest: its workers fed the correlator */
 	uint64_t rejected = 0;
 	for (int i = 0; i < INGEST_R__N; i++)
 		rejected += st.rejected[i];

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "correlator.h"
 #include "evlog.h"
 #include "fleet.pb-c.h"
 #include "ingest.h"
@@ -408,7 +409,7 @@ static const char *mode_name(int m)
 static void issue(struct opapi *a, const Ms__V1__Selector *sel, Ms__V1__Command *cmd, const char *kind,
 		  const char *what, struct rpc_reply *rep)
 {
-	cmd->id = atomic_fetch_add(&a->next_id, 1);
+	cmd->id = opapi_next_id(a);
 	struct view *v = malloc(sizeof(*v));
 	if (!v) {
 		fail(rep, RPC_RESOURCE_EXHAUSTED, "out of memory%s", "");
@@ -647,6 +648,11 @@ static void on_status(void *arg, const uint8_t *req, size_t len, struct rpc_repl
 		for (int i = 0; i < INGEST_R__N; i++)
 			st.windows_rejected += is.rejected[i];
 	}
+	if (a->o.corr) {
+		struct correlator_stats cs;
+		correlator_get_stats(a->o.corr, mono_ms(), &cs);
+		st.fleet_triggers = cs.triggers;
+	}
 	rep->len = ms__v1__fleet_status__get_packed_size(&st);
 	rep->buf = malloc(rep->len ? rep->len : 1);
 	if (rep->buf)
@@ -669,6 +675,11 @@ int opapi_new(const struct opapi_opts *o, struct opapi **ret)
 	atomic_init(&a->next_id, (real_ns() / 1000000u) << 12);
 	*ret = a;
 	return 0;
+}
+
+uint64_t opapi_next_id(struct opapi *a)
+{
+	return atomic_fetch_add(&a->next_id, 1);
 }
 
 struct opapi *opapi_free(struct opapi *a)

@@ -17,6 +17,7 @@ struct registry;
 struct watch;
 struct evlog;
 struct ingest;
+struct correlator;
 
 #define OPAPI_NMETHODS 11
 #define OPAPI_MAX_TTL_MS (7ull * 24 * 3600 * 1000)
@@ -27,6 +28,7 @@ struct opapi_opts {
 	struct evlog *events;        /* FleetEvent log */
 	struct evlog *anomalies;     /* FleetAnomaly log */
 	struct ingest *ingest;       /* for fleet status; may be NULL */
+	struct correlator *corr;     /* for fleet status (triggers); may be NULL */
 };
 
 struct opapi;
@@ -35,6 +37,9 @@ int opapi_new(const struct opapi_opts *o, struct opapi **ret);
 struct opapi *opapi_free(struct opapi *a);
 /* Fills OPAPI_NMETHODS methods to register. */
 void opapi_methods(struct opapi *a, struct rpc_method out[OPAPI_NMETHODS]);
+
+/* A new command id (unique across restarts; shared with the correlator's commands). */
+uint64_t opapi_next_id(struct opapi *a);
 
 /* Records a fleet event (ms.v1.FleetEvent) in the events log and streams it to watchers. */
 int opapi_fleet_event(struct evlog *events, const char *kind, const char *group, const char *const *agents,
