@@ -39,10 +39,10 @@ class Coordinator:
     """The coordinator with its nng listener and gRPC API on free loopback ports and a fixed state
     dir across restarts (start / kill9 / stop)."""
 
-    def __init__(self, tmp=None, token_file=None, extra=()):
+    def __init__(self, tmp=None, token_file=None, extra=(), scheme="tcp"):
         self.tmp = tmp or tempfile.mkdtemp(prefix="ms-coord-")
         os.makedirs(self.tmp, exist_ok=True)
-        self.url = f"tcp://127.0.0.1:{free_port()}"
+        self.url = f"{scheme}://127.0.0.1:{free_port()}"
         self.grpc_port = free_port()
         self.target = f"127.0.0.1:{self.grpc_port}"
         self.args = [COORD, f"--listen-url={self.url}", f"--state-dir={os.path.join(self.tmp, 'state')}",
@@ -120,9 +120,10 @@ def methods():
 class Client:
     """Coordinator operator API: c.call("SetMode", req, timeout=5) or c.stream("WatchEvents", req)."""
 
-    def __init__(self, target, token=None, root_cert=None):
+    def __init__(self, target, token=None, root_cert=None, client_key=None, client_cert=None):
         if root_cert:
-            self.ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=root_cert))
+            self.ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(
+                root_certificates=root_cert, private_key=client_key, certificate_chain=client_cert))
         else:
             self.ch = grpc.insecure_channel(target)
         self.md = (("authorization", f"Bearer {token}"),) if token else ()
