@@ -25,13 +25,6 @@
 
 #include "rpc_int.h"
 
-enum tag_kind { T_REQUEST = 1, T_UNARY, T_SEND, T_CLOSE, T_SHUTDOWN, T_GENERIC };
-
-struct rpc_tag {
-	int kind;
-	void *p;
-};
-
 struct slot {                    /* pending request of one method */
 	struct rpc_tag tag;
 	struct rpc_server *srv;
@@ -58,31 +51,6 @@ struct ucall {                   /* a unary reply (or a refused stream) in fligh
 	int cancelled;
 };
 
-struct qmsg {
-	uint8_t *buf;
-	size_t len;
-};
-
-struct rpc_stream {
-	struct rpc_tag send_tag, close_tag;
-	struct rpc_server *srv;
-	const struct rpc_method *m;
-	grpc_call *call;
-	atomic_int refs;
-	pthread_mutex_t mu;
-	bool started, kept, inflight, ended, finish_req, status_sent, closed_cb;
-	int fin_code;
-	char fin_detail[RPC_DETAIL_MAX];
-	grpc_slice status_slice;
-	bool have_status_slice;
-	grpc_byte_buffer *inflight_bb;
-	struct qmsg q[RPC_STREAM_QUEUE];
-	uint32_t qhead, qn;
-	int cancelled;
-	void *user;
-	char peer[96];
-};
-
 struct rpc_server {
 	grpc_server *srv;
 	grpc_completion_queue *cq;
@@ -97,7 +65,8 @@ struct rpc_server {
 	struct gslot generic;
 	uint32_t nmethods;
 	uint16_t port;
-	atomic_uint_fast64_t calls, unauth, streams_open, stream_msgs, stream_drops;
+	atomic_uint_fast64_t calls, unauth;
+	struct rpc_counters cnt;
 };
 
 const char *rpc_code_name(int code)
@@ -157,157 +126,6 @@ int rpc_bb_to(grpc_byte_buffer *bb, uint8_t **ret, size_t *ret_len)
 	*ret = out;
 	*ret_len = n;
 	return 0;
-}
-
-/* ---------------------------------------------------------------- streams */
-
-void rpc_stream_ref(struct rpc_stream *s)
-{
-	atomic_fetch_add(&s->refs, 1);
-}
-
-static void qdrop(struct rpc_stream *s)
-{
-	while (s->qn) {
-		free(s->q[s->qhead].buf);
-		s->qhead = (s->qhead + 1) % RPC_STREAM_QUEUE;
-		s->qn--;
-	}
-}
-
-void rpc_stream_unref(struct rpc_stream *s)
-{
-	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
-		return;
-	qdrop(s);
-	if (s->have_status_slice)
-		grpc_slice_unref(s->status_slice);
-	if (s->call)
-		grpc_call_unref(s->call);
-	pthread_mutex_destroy(&s->mu);
-	free(s);
-}
-
-/* Starts the next batch if none is in flight. Caller holds s->mu. */
-static void kick(struct rpc_stream *s)
-{
-	if (!s->started || s->inflight || s->status_sent || (s->ended && !s->finish_req))
-		return;
-	grpc_op op;
-	memset(&op, 0, sizeof(op));
-	if (s->qn && !s->ended) {
-		struct qmsg *m = &s->q[s->qhead];
-		s->inflight_bb = rpc_bb_from(m->buf, m->len);
-		free(m->buf);
-		s->qhead = (s->qhead + 1) % RPC_STREAM_QUEUE;
-		s->qn--;
-		op.op = GRPC_OP_SEND_MESSAGE;
-		op.data.send_message.send_message = s->inflight_bb;
-	} else if (s->finish_req && !s->ended) {
-		s->status_slice = grpc_slice_from_copied_string(s->fin_detail);
-		s->have_status_slice = true;
-		op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-		op.data.send_status_from_server.status = (grpc_status_code)s->fin_code;
-		op.data.send_status_from_server.status_details = &s->status_slice;
-		s->status_sent = true;
-	} else {
-		return;
-	}
-	rpc_stream_ref(s);
-	s->inflight = true;
-	if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
-		s->inflight = false;
-		s->ended = true;
-		if (s->inflight_bb) {
-			grpc_byte_buffer_destroy(s->inflight_bb);
-			s->inflight_bb = NULL;
-		}
-		atomic_fetch_sub(&s->refs, 1); /* cannot reach 0: the close tag holds one */
-	}
-}
-
-int rpc_stream_send(struct rpc_stream *s, const uint8_t *buf, size_t len)
-{
-	int r = 0;
-	pthread_mutex_lock(&s->mu);
-	if (s->ended || s->finish_req) {
-		r = -EPIPE;
-	} else if (s->qn == RPC_STREAM_QUEUE) {
-		atomic_fetch_add(&s->srv->stream_drops, 1);
-		r = -ENOSPC;
-	} else {
-		uint8_t *c = malloc(len ? len : 1);
-		if (!c) {
-			r = -ENOMEM;
-		} else {
-			memcpy(c, buf, len);
-			s->q[(s->qhead + s->qn) % RPC_STREAM_QUEUE] = (struct qmsg){ c, len };
-			s->qn++;
-			atomic_fetch_add(&s->srv->stream_msgs, 1);
-			kick(s);
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-void rpc_stream_finish(struct rpc_stream *s, int code, const char *detail)
-{
-	pthread_mutex_lock(&s->mu);
-	if (!s->finish_req && !s->ended) {
-		s->finish_req = true;
-		s->fin_code = code;
-		snprintf(s->fin_detail, sizeof(s->fin_detail), "%s", detail ? detail : "");
-		kick(s);
-	}
-	pthread_mutex_unlock(&s->mu);
-}
-
-void rpc_stream_peer(struct rpc_stream *s, char *out, size_t cap)
-{
-	snprintf(out, cap, "%s", s->peer);
-}
-
-void rpc_stream_set_user(struct rpc_stream *s, void *user)
-{
-	s->user = user;
-}
-
-void *rpc_stream_user(struct rpc_stream *s)
-{
-	return s->user;
-}
-
-static void on_send_done(struct rpc_stream *s, bool ok)
-{
-	pthread_mutex_lock(&s->mu);
-	s->inflight = false;
-	if (s->inflight_bb) {
-		grpc_byte_buffer_destroy(s->inflight_bb);
-		s->inflight_bb = NULL;
-	}
-	if (!ok) {
-		s->ended = true;
-		qdrop(s);
-	} else {
-		kick(s);
-	}
-	pthread_mutex_unlock(&s->mu);
-	rpc_stream_unref(s);
-}
-
-static void on_close_done(struct rpc_stream *s)
-{
-	pthread_mutex_lock(&s->mu);
-	s->ended = true;
-	qdrop(s);
-	bool cb = s->kept && !s->closed_cb;
-	s->closed_cb = true;
-	pthread_mutex_unlock(&s->mu);
-	atomic_fetch_sub(&s->srv->streams_open, 1);
-	if (cb && s->m->close)
-		s->m->close(s->m->arg, s);
-	rpc_stream_unref(s);
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -396,7 +214,7 @@ static void start_stream(struct rpc_server *srv, const struct rpc_method *m, grp
 	pthread_mutex_init(&s->mu, NULL);
 	s->send_tag = (struct rpc_tag){ T_SEND, s };
 	s->close_tag = (struct rpc_tag){ T_CLOSE, s };
-	s->srv = srv;
+	s->cnt = &srv->cnt;
 	s->m = m;
 	atomic_init(&s->refs, 1); /* ours, until the end of this function */
 	char *peer = grpc_call_get_peer(call);
@@ -417,7 +235,7 @@ static void start_stream(struct rpc_server *srv, const struct rpc_method *m, grp
 	s->call = call;
 	s->kept = true;
 	pthread_mutex_unlock(&s->mu);
-	atomic_fetch_add(&srv->streams_open, 1);
+	atomic_fetch_add(&srv->cnt.streams_open, 1);
 	grpc_op op;
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -428,7 +246,7 @@ static void start_stream(struct rpc_server *srv, const struct rpc_method *m, grp
 		pthread_mutex_unlock(&s->mu);
 		grpc_call_cancel(call, NULL);
 		atomic_fetch_sub(&s->refs, 1);
-		on_close_done(s); /* drops our reference */
+		rpc_stream_on_close_done(s); /* drops our reference */
 		return;
 	}
 	/* initial metadata now, so the client sees the stream open before the first command */
@@ -553,10 +371,10 @@ static void *cq_thread(void *arg)
 			on_unary_done(t->p);
 			break;
 		case T_SEND:
-			on_send_done(t->p, ev.success);
+			rpc_stream_on_send_done(t->p, ev.success);
 			break;
 		case T_CLOSE:
-			on_close_done(t->p);
+			rpc_stream_on_close_done(t->p);
 			break;
 		case T_SHUTDOWN:
 			pthread_mutex_lock(&srv->life_mu);
@@ -702,9 +520,9 @@ void rpc_server_get_stats(struct rpc_server *s, struct rpc_server_stats *ret)
 	*ret = (struct rpc_server_stats){
 		.calls = atomic_load(&s->calls),
 		.unauthenticated = atomic_load(&s->unauth),
-		.streams_open = atomic_load(&s->streams_open),
-		.stream_msgs = atomic_load(&s->stream_msgs),
-		.stream_drops = atomic_load(&s->stream_drops),
+		.streams_open = atomic_load(&s->cnt.streams_open),
+		.stream_msgs = atomic_load(&s->cnt.stream_msgs),
+		.stream_drops = atomic_load(&s->cnt.stream_drops),
 	};
 }
 
