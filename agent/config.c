@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "sampler.h"
+#include "spool.h"
 #include "targets.h"
 
 #define S(f) CONF_STR_FIELD(struct agent_config, f)
@@ -19,6 +20,12 @@ static const struct conf_choice mode_choices[] = {
 	{ "auto", AGENT_MODE_AUTO },
 	/* the operations guide's template says mode=false: no forced mode, i.e. automatic */
 	{ "false", AGENT_MODE_AUTO },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice spool_policy_choices[] = {
+	{ "drop_oldest", SPOOL_DROP_OLDEST },
+	{ "drop_newest", SPOOL_DROP_NEWEST },
 	{ NULL, 0 },
 };
 
@@ -51,6 +58,22 @@ static const struct conf_key keys[] = {
 	  "persisted window seq and spool" },
 	{ "spool_max_bytes", CONF_UINT64, F(spool_max_bytes), 0, "268435456", 4096, INT64_MAX, NULL,
 	  "bound of the on-disk spool of unacked windows" },
+	{ "spool_policy", CONF_ENUM, F(spool_policy), 0, "drop_oldest", 0, 0, spool_policy_choices,
+	  "when the spool is full: drop_oldest (keep recent windows) or drop_newest; every drop is counted" },
+	{ "uplink_contexts", CONF_INT, F(uplink_contexts), 0, "8", 1, 64, NULL,
+	  "windows in flight to the coordinator at once" },
+	{ "uplink_timeout_ms", CONF_DURATION, F(uplink_timeout_ms), 0, "10000", 100, 600000, NULL,
+	  "a window not acked within this time is sent again" },
+	{ "uplink_heartbeat_ms", CONF_DURATION, F(uplink_heartbeat_ms), 0, "5000", 100, 600000, NULL,
+	  "heartbeat to the coordinator when no window was sent for this long" },
+	{ "uplink_max_message_bytes", CONF_UINT64, F(uplink_max_message_bytes), 0, "4194304", 4096, 1073741824, NULL,
+	  "largest window message sent (larger windows are dropped and counted)" },
+	{ "coordinator_ca_file", CONF_STRING, S(coordinator_ca_file), "", 0, 0, NULL,
+	  "tls+tcp:// coordinator: CA certificate (PEM) that signed the coordinator's certificate" },
+	{ "coordinator_cert_file", CONF_STRING, S(coordinator_cert_file), "", 0, 0, NULL,
+	  "mutual TLS: this agent's certificate (PEM)" },
+	{ "coordinator_key_file", CONF_STRING, S(coordinator_key_file), "", 0, 0, NULL,
+	  "mutual TLS: this agent's private key (PEM, unencrypted)" },
 	{ "mode", CONF_ENUM, F(mode), 0, "auto", 0, 0, mode_choices,
 	  "start mode: sentinel, diagnostic, or auto (mode controller decides)" },
 	{ "sentinel_budget", CONF_INT, F(sentinel_budget), 0, "5000", 1, 10000000, NULL,
@@ -108,6 +131,13 @@ static const struct conf_key keys[] = {
 	{ "clickhouse_raw_table", CONF_STRING, S(clickhouse_raw_table), "ms_raw_samples", 0, 0, NULL, "raw sample table" },
 	{ "clickhouse_flush_ms", CONF_DURATION, F(clickhouse_flush_ms), 0, "500", 10, 600000, NULL,
 	  "standalone mode: flush age" },
+	{ "clickhouse_user", CONF_STRING, S(clickhouse_user), "default", 0, 0, NULL, "standalone mode: ClickHouse user" },
+	{ "clickhouse_password_file", CONF_STRING, S(clickhouse_password_file), "", 0, 0, NULL,
+	  "standalone mode: file holding the ClickHouse password (must not be readable by others)" },
+	{ "clickhouse_database", CONF_STRING, S(clickhouse_database), "microsentinel", 0, 0, NULL,
+	  "standalone mode: ClickHouse database (schema from micro_sentinel_coordinator --init-schema)" },
+	{ "clickhouse_batch_rows", CONF_INT, F(clickhouse_batch_rows), 0, "100000", 1, 10000000, NULL,
+	  "standalone mode: flush a batch at this many rows" },
 	{ "anomaly_enabled", CONF_BOOL, F(anomaly_enabled), 0, "true", 0, 0, NULL, "run the anomaly monitor" },
 	{ "anomaly_interfaces", CONF_STRING, S(anomaly_interfaces), "", 0, 0, NULL,
 	  "interfaces watched by the anomaly monitor (comma list; empty = every interface but lo)" },

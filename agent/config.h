@@ -25,6 +25,14 @@ struct agent_config {
 	char token_file[256];
 	char state_dir[256];
 	uint64_t spool_max_bytes;
+	int spool_policy;              /* enum spool_full_policy */
+	int64_t uplink_contexts;       /* windows in flight to the coordinator */
+	uint64_t uplink_timeout_ms;
+	uint64_t uplink_heartbeat_ms;
+	uint64_t uplink_max_message_bytes;
+	char coordinator_ca_file[256]; /* tls+tcp:// coordinator: CA of its certificate */
+	char coordinator_cert_file[256]; /* mutual TLS: our certificate and key */
+	char coordinator_key_file[256];
 	/* sampling */
 	int mode;                      /* enum agent_mode_cfg */
 	int64_t sentinel_budget;       /* samples per second per CPU */
@@ -60,6 +68,10 @@ struct agent_config {
 	char clickhouse_table[64];
 	char clickhouse_raw_table[64];
 	uint64_t clickhouse_flush_ms;
+	char clickhouse_user[64];
+	char clickhouse_password_file[256];
+	char clickhouse_database[64];
+	int64_t clickhouse_batch_rows;
 	/* anomaly monitor */
 	bool anomaly_enabled;
 	char anomaly_interfaces[256];

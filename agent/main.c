@@ -9,13 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/random.h>
+#include <sys/utsname.h>
+#include <time.h>
+
 #include <bpf/libbpf.h>
 
+#include "analyze.h"
+#include "stacks.h"
 #include "anomaly.h"
 #include "api.h"
 #include "apireq.h"
-#include "analyze.h"
 #include "bqueue.h"
+#include "chhttp.h"
 #include "config.h"
 #include "events.h"
 #include "export.h"
@@ -25,11 +31,14 @@
 #include "loop.h"
 #include "metrics.h"
 #include "samplelog.h"
-#include "stacks.h"
 #include "sampler.h"
 #include "symbolizer.h"
 #include "synth.h"
 #include "targets.h"
+#include "seqstore.h"
+#include "standalone.h"
+#include "spool.h"
+#include "uplink.h"
 #include "window.h"
 
 #define MS_VERSION "0.1.0"
@@ -157,6 +166,201 @@ static void log_events(const struct events *ev)
 	}
 }
 
+static void on_uplink_event(void *arg, enum uplink_event ev, const char *detail)
+{
+	const char *url = arg;
+	switch (ev) {
+	case UPLINK_EV_CONNECTED:
+		ms_info("UPLINK-CONNECTED", "connected to %s (%s); sending windows", url, detail);
+		break;
+	case UPLINK_EV_DISCONNECTED:
+		ms_warn("UPLINK-RECONNECT", "lost %s (%s): windows wait in the spool, reconnecting with backoff", url, detail);
+		break;
+	case UPLINK_EV_REJECTED:
+		ms_warn("UPLINK-REJECTED", "the coordinator refused a window for good (%s): dropped and counted", detail);
+		break;
+	case UPLINK_EV_UNAUTHENTICATED:
+		ms_err("UPLINK-UNAUTHENTICATED", "the coordinator refused our credentials (%s): check token_file / "
+		       "certificates; windows wait in the spool", detail);
+		break;
+	case UPLINK_EV_SEQ_REGRESSION:
+		ms_err("UPLINK-SEQ-REGRESSION", "%s: the coordinator holds newer windows under this agent id (a "
+		       "duplicate agent_id or a copied state_dir?); the seq store was advanced for the next start", detail);
+		break;
+	case UPLINK_EV_SPOOL_FULL:
+		ms_warn("SPOOL-FULL", "uplink spool full (%s): windows dropped by the spool policy and counted", detail);
+		break;
+	case UPLINK_EV_OVERSIZE:
+		ms_warn("UPLINK-OVERSIZE", "%s: dropped and counted", detail);
+		break;
+	case UPLINK_EV_SPOOL_ERROR:
+		ms_err("SPOOL-ERROR", "uplink spool write failed (%s): window dropped and counted", detail);
+		break;
+	case UPLINK_EV_SPOOL_REPAIRED:
+		ms_warn("SPOOL-REPAIRED", "uplink spool had corrupt records (%s; continuing)", detail);
+		break;
+	}
+}
+
+/* The persisted window seq (seqstore.h). Without a usable state_dir the wall clock alone
+ * keeps seqs increasing across restarts; with a coordinator the store is required. */
+static int open_seqs(const struct agent_config *cfg, struct seqstore **ret, uint64_t *ret_first)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*ret_first = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	if (!cfg->state_dir[0])
+		return 0;
+	bool repaired = false;
+	int r = seqstore_open(cfg->state_dir, ret, &repaired);
+	if (r < 0) {
+		if (cfg->coordinator_url[0]) {
+			ms_err("STATE-DIR", "cannot keep the window seq in %s: %s", cfg->state_dir, strerror(-r));
+			return r;
+		}
+		ms_warn("STATE-DIR", "cannot keep the window seq in %s (%s): seqs follow the clock (continuing)",
+			cfg->state_dir, strerror(-r));
+		return 0;
+	}
+	if (repaired)
+		ms_warn("SEQ-REPAIRED", "%s/seq was unreadable: replaced; seqs restart from the clock (continuing)",
+			cfg->state_dir);
+	*ret_first = seqstore_first(*ret);
+	return 0;
+}
+
+/* The agent's identity and capability as a Hello (uplink, and the standalone ms_agents row).
+ * Returns 0 or -EINVAL (logged) / -ENOMEM; *ret is calloc'd. */
+static int make_hello(const struct agent_config *cfg, const struct events *ev, struct wire_hello **ret)
+{
+	struct wire_hello *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	int r = -EINVAL;
+	if (!wire_valid_agent_id(cfg->agent_id)) {
+		ms_err("CONFIG-INVALID", "agent_id '%s': 1..127 printable characters without spaces or quotes",
+		       cfg->agent_id);
+		goto out;
+	}
+	if (wire_parse_labels(cfg->labels, h) < 0) {
+		ms_err("CONFIG-INVALID", "labels '%s': expected k=v,k=v (at most %d)", cfg->labels, WIRE_MAX_LABELS);
+		goto out;
+	}
+	snprintf(h->agent_id, sizeof(h->agent_id), "%s", cfg->agent_id);
+	if (gethostname(h->host, sizeof(h->host) - 1) < 0)
+		h->host[0] = 0;
+	snprintf(h->version, sizeof(h->version), "%s", MS_VERSION);
+	if (cfg->control_port)
+		snprintf(h->control_endpoint, sizeof(h->control_endpoint), "%.100s:%u", cfg->control_address,
+			 cfg->control_port);
+	for (int i = 0; ev && i < events_count(ev) && h->nevents < WIRE_MAX_EVENTS; i++) {
+		const struct events_state *st = events_get(ev, i);
+		struct wire_event_cap *c = &h->events[h->nevents++];
+		snprintf(c->name, sizeof(c->name), "%s", st->spec.name);
+		snprintf(c->reason, sizeof(c->reason), "%s", st->reason);
+		c->source = st->source ? 1 : 0;
+		c->live = st->live;
+	}
+	h->synthetic = cfg->perf_mock_mode;
+	snprintf(h->hook_tier, sizeof(h->hook_tier), "%s", cfg->perf_mock_mode ? "synthetic" : "bpf");
+	struct utsname un;
+	if (uname(&un) == 0)
+		snprintf(h->kernel, sizeof(h->kernel), "%.63s", un.release);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	h->ncpu = ncpu > 0 ? (uint32_t)ncpu : 0;
+	h->window_ms = (uint32_t)cfg->window_ms;
+	if (getrandom(&h->instance, sizeof(h->instance), 0) != sizeof(h->instance))
+		h->instance = (uint64_t)time(NULL);
+	*ret = h;
+	return 0;
+out:
+	free(h);
+	return r;
+}
+
+static int start_uplink(const struct agent_config *cfg, const char *token, const struct events *ev,
+			struct seqstore *seqs, struct uplink **ret)
+{
+	struct wire_hello *h;
+	int r = make_hello(cfg, ev, &h);
+	if (r < 0)
+		return r;
+	char spool_dir[512];
+	snprintf(spool_dir, sizeof(spool_dir), "%s/spool", cfg->state_dir);
+	struct uplink_opts uo = {
+		.url = cfg->coordinator_url,
+		.token = token,
+		.spool_dir = spool_dir,
+		.spool_max_bytes = cfg->spool_max_bytes,
+		.spool_policy = cfg->spool_policy,
+		.contexts = (uint32_t)cfg->uplink_contexts,
+		.timeout_ms = (uint32_t)cfg->uplink_timeout_ms,
+		.heartbeat_ms = (uint32_t)cfg->uplink_heartbeat_ms,
+		.max_message_bytes = cfg->uplink_max_message_bytes,
+		.tls = {
+			.ca_file = cfg->coordinator_ca_file[0] ? cfg->coordinator_ca_file : NULL,
+			.cert_file = cfg->coordinator_cert_file[0] ? cfg->coordinator_cert_file : NULL,
+			.key_file = cfg->coordinator_key_file[0] ? cfg->coordinator_key_file : NULL,
+		},
+		.hello = h,
+		.seqs = seqs,
+		.on_event = on_uplink_event,
+		.event_arg = (void *)cfg->coordinator_url,
+	};
+	r = uplink_new(&uo, ret);
+	if (r < 0)
+		ms_err("UPLINK-INIT", "cannot start the uplink to %s (spool %s): %s%s", cfg->coordinator_url, spool_dir,
+		       strerror(-r), r == -EINVAL ? " (tls+tcp:// needs coordinator_ca_file)" : "");
+	else
+		ms_info("UPLINK-INIT", "uplink to %s, spool %s (%s, %" PRIu64 " bytes)", cfg->coordinator_url, spool_dir,
+			cfg->spool_policy == SPOOL_DROP_NEWEST ? "drop_newest" : "drop_oldest", cfg->spool_max_bytes);
+	free(h);
+	return r;
+}
+
+/* Standalone mode (clickhouse_endpoint, no coordinator_url): the agent writes ClickHouse itself
+ * with the coordinator's row mapping and writer (agent/standalone.c). */
+static int start_standalone(const struct agent_config *cfg, const struct events *ev, struct standalone **ret)
+{
+	char pw[256] = "", spool_dir[512] = "";
+	struct wire_hello *h;
+	int r;
+	if (cfg->clickhouse_password_file[0] &&
+	    (r = chhttp_read_password_file(cfg->clickhouse_password_file, pw, sizeof(pw))) < 0) {
+		ms_err("CONFIG-INVALID", "clickhouse_password_file %s: %s%s", cfg->clickhouse_password_file, strerror(-r),
+		       r == -EPERM ? " (it must not be readable or writable by others: chmod 600)" : "");
+		return r;
+	}
+	if ((r = make_hello(cfg, ev, &h)) < 0)
+		return r;
+	if (cfg->state_dir[0])
+		snprintf(spool_dir, sizeof(spool_dir), "%s/chspool", cfg->state_dir);
+	struct standalone_opts so = {
+		.agent_id = cfg->agent_id,
+		.endpoint = cfg->clickhouse_endpoint,
+		.user = cfg->clickhouse_user,
+		.password = pw,
+		.database = cfg->clickhouse_database,
+		.rollup_table = cfg->clickhouse_table,
+		.raw_table = cfg->clickhouse_raw_table,
+		.flush_ms = (uint32_t)cfg->clickhouse_flush_ms,
+		.batch_rows = (uint32_t)cfg->clickhouse_batch_rows,
+		.spool_dir = spool_dir,
+		.spool_max_bytes = cfg->spool_max_bytes,
+		.hello = h,
+	};
+	r = standalone_new(&so, ret);
+	explicit_bzero(pw, sizeof(pw));
+	free(h);
+	if (r < 0)
+		ms_err("CLICKHOUSE-INIT", "cannot start the standalone ClickHouse writer for %s (spool %s): %s",
+		       cfg->clickhouse_endpoint, spool_dir[0] ? spool_dir : "none", strerror(-r));
+	else
+		ms_info("CLICKHOUSE-INIT", "standalone mode: writing windows to %s database %s (spool %s)",
+			cfg->clickhouse_endpoint, cfg->clickhouse_database, spool_dir[0] ? spool_dir : "none");
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent_config cfg;
@@ -184,6 +388,10 @@ int main(int argc, char **argv)
 	struct export *exp = NULL;
 	struct loop *loop = NULL;
 	struct samplelog *slog = NULL;
+	struct seqstore *seqs = NULL;
+	struct uplink *up = NULL;
+	struct standalone *solo = NULL;
+	uint64_t first_seq = 1;
 	struct httpd *ctl_http = NULL;
 	struct api *api = NULL;
 	struct targets *tgt = NULL;
@@ -213,7 +421,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-
 
 	ms_info("AGENT-START", "micro_sentinel_agent %s id=%s mode=%s window=%" PRIu64 "ms source=%s",
 		MS_VERSION, cfg.agent_id,
@@ -310,7 +517,17 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (open_seqs(&cfg, &seqs, &first_seq) < 0)
+		goto out;
+	if (cfg.coordinator_url[0] && start_uplink(&cfg, token, cfg.perf_mock_mode ? NULL : ev, seqs, &up) < 0)
+		goto out;
+	if (!cfg.coordinator_url[0] && cfg.clickhouse_endpoint[0] &&
+	    start_standalone(&cfg, cfg.perf_mock_mode ? NULL : ev, &solo) < 0)
+		goto out;
+	metrics_set_uplink(met, up);
 	struct export_opts xo = {
+		.forward = up ? uplink_forward : solo ? standalone_forward : NULL,
+		.forward_arg = up ? (void *)up : (void *)solo,
 		.in = closed,
 		.sym = sym,
 		.analyze = ana,
@@ -360,7 +577,7 @@ int main(int argc, char **argv)
 		.filter_tgid = (uint32_t)cfg.target_pid,
 		.ringbuf_wakeup_bytes = (uint32_t)(cfg.ringbuf_bytes / 4),
 		.mode = mode,
-		.first_seq = 1,
+		.first_seq = first_seq,
 		.duration_ms = cfg.duration_ms,
 		.closed_out = closed,
 		.sample_log = slog,
@@ -463,6 +680,12 @@ out:
 			" bytes or write error)", samplelog_written(slog), samplelog_dropped(slog), cfg.sample_log_max_bytes);
 	samplelog_close(slog);
 	httpd_free(http);
+	/* after every reader of its stats is gone; the exporter has handed it every window */
+	if (met)
+		metrics_set_uplink(met, NULL);
+	uplink_free(up, 2000);
+	standalone_free(solo); /* inserts what it can within 10 s; the rest stays in its spool */
+	seqstore_free(seqs);
 	bqueue_free(closed, free_window_item);
 	analyze_free(ana);
 	stacks_free(stk);

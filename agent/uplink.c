@@ -553,6 +553,13 @@ int uplink_new(const struct uplink_opts *opts, struct uplink **ret)
 	struct spool_stats ss;
 	spool_stats(u->sp, &ss);
 	u->last_dropped_oldest = u->ev_dropped_oldest = ss.dropped_oldest;
+	if (ss.corrupt_truncations) {
+		char d[128];
+		snprintf(d, sizeof(d), "%llu segments cut, %llu bytes; %llu windows kept",
+			 (unsigned long long)ss.corrupt_truncations, (unsigned long long)ss.corrupt_bytes,
+			 (unsigned long long)ss.records);
+		emit(u, UPLINK_EV_SPOOL_REPAIRED, d);
+	}
 	u->st.first_seq = u->o.seqs ? seqstore_first(u->o.seqs) : 0;
 	struct bus_req_opts bo = {
 		.url = u->o.url,

@@ -40,6 +40,7 @@ enum uplink_event {
 	UPLINK_EV_SPOOL_FULL,         /* first window dropped by the spool policy since the last one kept */
 	UPLINK_EV_OVERSIZE,           /* a window over the message size limit was dropped */
 	UPLINK_EV_SPOOL_ERROR,        /* a spool write failed: the window was dropped */
+	UPLINK_EV_SPOOL_REPAIRED,     /* at start: the spool was cut at corrupt records (counted) */
 };
 
 struct uplink_opts {

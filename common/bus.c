@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -126,6 +127,76 @@ out:
 		return r;
 	}
 	*ret = cfg;
+	return 0;
+}
+
+/* nng 1.5.2 can hang in nng_close when a pipe is torn down at the same moment (nng#1543, fixed
+ * upstream in 2024, not in Debian's 1.5.2): observed here once, with 100 REQ sockets under load.
+ * The close runs on a helper thread and is waited for at most BUS_CLOSE_WAIT_MS; after that the
+ * socket (a few KiB and its descriptors) is abandoned to the helper so that shutdown completes. */
+#define BUS_CLOSE_WAIT_MS 5000
+
+struct closer {
+	nng_socket sock;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done, abandoned;
+};
+
+static void *close_thread(void *arg)
+{
+	struct closer *c = arg;
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mu);
+	c->done = true;
+	bool free_it = c->abandoned;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (free_it) {
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+	}
+	return NULL;
+}
+
+/* Returns 0, or -ETIMEDOUT when the close was abandoned to its thread. */
+static int close_socket(nng_socket sock)
+{
+	struct closer *c = calloc(1, sizeof(*c));
+	pthread_t thr;
+	if (!c) {
+		nng_close(sock);
+		return 0;
+	}
+	c->sock = sock;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&thr, NULL, close_thread, c) != 0) {
+		nng_close(sock);
+		c->done = true;
+	} else {
+		pthread_detach(thr);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += BUS_CLOSE_WAIT_MS / 1000;
+	pthread_mutex_lock(&c->mu);
+	while (!c->done)
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
+			break;
+	bool done = c->done;
+	c->abandoned = !done;
+	pthread_mutex_unlock(&c->mu);
+	if (!done)
+		return -ETIMEDOUT;
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
 	return 0;
 }
 
@@ -259,6 +330,13 @@ struct bus_req *bus_req_free(struct bus_req *b)
 {
 	if (!b)
 		return NULL;
+	/* the connection first, while the socket is whole; then the requests in flight. The pipe
+	 * callbacks go before anything, since an abandoned close may still run them */
+	if (b->sock_open) {
+		nng_pipe_notify(b->sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+		nng_pipe_notify(b->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
+		nng_dialer_close(b->dialer);
+	}
 	for (uint32_t i = 0; b->ctx && i < b->nctx; i++)
 		if (b->ctx[i].aio)
 			nng_aio_stop(b->ctx[i].aio); /* runs pending callbacks with -ECANCELED */
@@ -267,8 +345,8 @@ struct bus_req *bus_req_free(struct bus_req *b)
 			nng_ctx_close(b->ctx[i].ctx);
 		nng_aio_free(b->ctx[i].aio);
 	}
-	if (b->sock_open)
-		nng_close(b->sock);
+	if (b->sock_open && close_socket(b->sock) < 0)
+		ms_debug("BUS-CLOSE-HANG", "nng_close did not return within %d ms: socket abandoned", BUS_CLOSE_WAIT_MS);
 	if (b->tls)
 		nng_tls_config_free(b->tls);
 	free(b->ctx);
@@ -440,7 +518,9 @@ void bus_rep_close(struct bus_rep *b)
 	/* closing the socket fails every waiting receive (their contexts go dead); a call held by
 	 * a handler stays valid: its reply then fails quietly and the context goes dead too */
 	if (b->sock_open) {
-		nng_close(b->sock);
+		if (close_socket(b->sock) < 0)
+			ms_debug("BUS-CLOSE-HANG", "nng_close did not return within %d ms: socket abandoned",
+				 BUS_CLOSE_WAIT_MS);
 		b->sock_open = false;
 	}
 }

@@ -13,8 +13,10 @@
 
 /* ------------------------------------------------------------------ small maps */
 
-/* u64 key -> u32 value, open addressing; value UINT32_MAX marks an empty slot. Sized at init
- * for the number of keys it will ever hold (at most 50 % full), so inserts never fail. */
+/* u64 key -> u32 value, open addressing, value UINT32_MAX = empty slot. Grows by doubling at
+ * half full, so its memory follows the distinct keys of the window, not its rows: the encoder
+ * runs once per window on the agent and the coordinator and should not touch more memory
+ * than the window has dictionary entries. */
 struct idmap {
 	uint64_t *k;
 	uint32_t *v;
@@ -22,19 +24,29 @@ struct idmap {
 	uint32_t n;
 };
 
-static int idmap_init(struct idmap *m, uint32_t nkeys)
+static int idmap_alloc(struct idmap *m, uint32_t cap)
 {
-	uint32_t cap = 16;
-	while (cap < 2 * (uint64_t)nkeys + 2)
-		cap <<= 1;
 	m->k = malloc((size_t)cap * sizeof(*m->k));
 	m->v = malloc((size_t)cap * sizeof(*m->v));
-	if (!m->k || !m->v)
+	if (!m->k || !m->v) {
+		free(m->k);
+		free(m->v);
+		m->k = NULL;
+		m->v = NULL;
 		return -ENOMEM;
+	}
 	memset(m->v, 0xff, (size_t)cap * sizeof(*m->v));
 	m->mask = cap - 1;
-	m->n = 0;
 	return 0;
+}
+
+static int idmap_init(struct idmap *m, uint32_t hint)
+{
+	uint32_t cap = 16;
+	while (cap < 2 * (uint64_t)hint + 2)
+		cap <<= 1;
+	m->n = 0;
+	return idmap_alloc(m, cap);
 }
 
 static void idmap_release(struct idmap *m)
@@ -43,27 +55,43 @@ static void idmap_release(struct idmap *m)
 	free(m->v);
 }
 
-static uint32_t *idmap_slot(struct idmap *m, uint64_t key)
+static uint32_t idmap_pos(const struct idmap *m, uint64_t key)
 {
 	uint32_t p = (uint32_t)ms_mix64(key) & m->mask;
 	while (m->v[p] != UINT32_MAX && m->k[p] != key)
 		p = (p + 1) & m->mask;
-	m->k[p] = key;
-	return &m->v[p];
+	return p;
 }
 
-static uint32_t idmap_get(struct idmap *m, uint64_t key)
+static uint32_t idmap_get(const struct idmap *m, uint64_t key)
 {
-	return *idmap_slot(m, key);
+	return m->v[idmap_pos(m, key)];
 }
 
-/* Returns the key's value, giving it the next value (n) when new. */
+/* The key's value, giving it the next value (n) when new; UINT32_MAX on -ENOMEM. */
 static uint32_t idmap_add(struct idmap *m, uint64_t key)
 {
-	uint32_t *v = idmap_slot(m, key);
-	if (*v == UINT32_MAX)
-		*v = m->n++;
-	return *v;
+	uint32_t p = idmap_pos(m, key);
+	if (m->v[p] != UINT32_MAX)
+		return m->v[p];
+	if (2 * (m->n + 1) > m->mask + 1) {
+		struct idmap old = *m;
+		if (idmap_alloc(m, (old.mask + 1) * 2) < 0) {
+			*m = old;
+			return UINT32_MAX;
+		}
+		for (uint32_t i = 0; i <= old.mask; i++)
+			if (old.v[i] != UINT32_MAX) {
+				uint32_t q = idmap_pos(m, old.k[i]);
+				m->k[q] = old.k[i];
+				m->v[q] = old.v[i];
+			}
+		idmap_release(&old);
+		p = idmap_pos(m, key);
+	}
+	m->k[p] = key;
+	m->v[p] = m->n;
+	return m->n++;
 }
 
 static uint64_t str_hash(const char *s)
@@ -89,12 +117,15 @@ static int cmp_rowkey(const void *a, const void *b)
 	return x->ix < y->ix ? -1 : x->ix > y->ix;
 }
 
-/* Everything the encoder allocates, released in one place. */
+/* Everything the encoder allocates, released in one place. Per-row arrays are one block;
+ * dictionaries are sized by a first pass that counts distinct keys. */
 struct enc {
 	struct rowkey *order;
-	struct idmap wflows, wfuncs, wobjs, flows, funcs, pids, stacks, objs, mods;
+	struct idmap wflows, wfuncs, wobjs, funcs, pids, stacks, objs, mods;
+	uint32_t nflows;                  /* distinct flows of the rows */
 	Ms__V1__Flow *pf;
 	Ms__V1__Flow **ppf;
+	uint8_t (*addr)[2][16];
 	Ms__V1__Func *pfn;
 	Ms__V1__Func **ppfn;
 	Ms__V1__DataObject *po;
@@ -104,10 +135,10 @@ struct enc {
 	char **mods_s;
 	uint32_t *pid_v;
 	uint64_t *stack_v;
-	uint32_t *col[8];  /* flow_delta func pid event attrs numa stack object */
+	void *block;                      /* the per-row columns below */
+	uint32_t *col[8];                 /* flow_delta func pid event attrs numa stack object */
 	uint64_t *samples;
 	int64_t *cost;
-	uint8_t (*addr)[2][16];
 };
 
 static void enc_release(struct enc *e)
@@ -116,7 +147,6 @@ static void enc_release(struct enc *e)
 	idmap_release(&e->wflows);
 	idmap_release(&e->wfuncs);
 	idmap_release(&e->wobjs);
-	idmap_release(&e->flows);
 	idmap_release(&e->funcs);
 	idmap_release(&e->pids);
 	idmap_release(&e->stacks);
@@ -124,6 +154,7 @@ static void enc_release(struct enc *e)
 	idmap_release(&e->mods);
 	free(e->pf);
 	free(e->ppf);
+	free(e->addr);
 	free(e->pfn);
 	free(e->ppfn);
 	free(e->po);
@@ -131,11 +162,7 @@ static void enc_release(struct enc *e)
 	free(e->mods_s);
 	free(e->pid_v);
 	free(e->stack_v);
-	for (int i = 0; i < 8; i++)
-		free(e->col[i]);
-	free(e->samples);
-	free(e->cost);
-	free(e->addr);
+	free(e->block);
 }
 
 static bool v4_mapped(const uint8_t *a)
@@ -175,7 +202,8 @@ static void enc_flow(struct enc *e, uint32_t i, uint64_t id, const struct wire_f
 		p->flow_id = 0;
 }
 
-/* Module name dictionary: returns the module's index, adding it when new. */
+/* Module name dictionary: the module's index, adding it when new (mods_s has room for one
+ * module per function). */
 static uint32_t enc_module(struct enc *e, const char *name)
 {
 	uint64_t h = str_hash(name);
@@ -242,92 +270,107 @@ static void enc_costs(struct enc *e, const struct wire_window *w)
 	}
 }
 
-static int enc_alloc(struct enc *e, const struct wire_window *w)
+/* Pass 1: sort rows by flow and count the distinct keys of every dictionary (the maps give
+ * each key its index in order of first appearance, which pass 2 repeats). */
+static int enc_count(struct enc *e, const struct wire_window *w)
 {
-	uint32_t n = w->nrows ? w->nrows : 1;
+	uint32_t n = w->nrows;
 	int r = 0;
 	r |= idmap_init(&e->wflows, w->nflows);
 	r |= idmap_init(&e->wfuncs, w->nfuncs);
 	r |= idmap_init(&e->wobjs, w->nobjects);
-	r |= idmap_init(&e->flows, n);
-	r |= idmap_init(&e->funcs, n);
-	r |= idmap_init(&e->pids, n);
-	r |= idmap_init(&e->stacks, n);
-	r |= idmap_init(&e->objs, n);
-	r |= idmap_init(&e->mods, n);
-	e->order = malloc((size_t)n * sizeof(*e->order));
-	e->pf = malloc((size_t)n * sizeof(*e->pf));
-	e->ppf = malloc((size_t)n * sizeof(*e->ppf));
-	e->addr = malloc((size_t)n * sizeof(*e->addr));
-	e->pfn = malloc((size_t)n * sizeof(*e->pfn));
-	e->ppfn = malloc((size_t)n * sizeof(*e->ppfn));
-	e->po = malloc((size_t)n * sizeof(*e->po));
-	e->ppo = malloc((size_t)n * sizeof(*e->ppo));
-	e->mods_s = malloc((size_t)n * sizeof(*e->mods_s));
-	e->pid_v = malloc((size_t)n * sizeof(*e->pid_v));
-	e->stack_v = malloc((size_t)n * sizeof(*e->stack_v));
-	for (int i = 0; i < 8; i++)
-		if (!(e->col[i] = malloc((size_t)n * sizeof(uint32_t))))
-			r = -1;
-	e->samples = malloc((size_t)n * sizeof(*e->samples));
-	e->cost = malloc((size_t)n * sizeof(*e->cost));
-	if (r || !e->order || !e->pf || !e->ppf || !e->addr || !e->pfn || !e->ppfn || !e->po || !e->ppo ||
-	    !e->mods_s || !e->pid_v || !e->stack_v || !e->samples || !e->cost)
+	r |= idmap_init(&e->funcs, w->nfuncs);
+	r |= idmap_init(&e->pids, 4);
+	r |= idmap_init(&e->stacks, 4);
+	r |= idmap_init(&e->objs, w->nobjects);
+	if (r || !(e->order = malloc((size_t)(n ? n : 1) * sizeof(*e->order))))
 		return -ENOMEM;
+	for (uint32_t i = 0; i < w->nflows; i++)
+		if (idmap_add(&e->wflows, w->flows[i].flow_id) == UINT32_MAX)
+			return -ENOMEM;
+	for (uint32_t i = 0; i < w->nfuncs; i++)
+		if (idmap_add(&e->wfuncs, w->funcs[i].func_id) == UINT32_MAX)
+			return -ENOMEM;
+	for (uint32_t i = 0; i < w->nobjects; i++)
+		if (idmap_add(&e->wobjs, w->objects[i].object_id) == UINT32_MAX)
+			return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		e->order[i] = (struct rowkey){ w->rows[i].flow_id, i };
+	qsort(e->order, n, sizeof(*e->order), cmp_rowkey);
+	uint64_t prev = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct wire_row *row = &w->rows[e->order[k].ix];
+		if (row->flow_id && (k == 0 || row->flow_id != prev))
+			e->nflows++;
+		prev = row->flow_id;
+		if ((row->func_id && idmap_add(&e->funcs, row->func_id) == UINT32_MAX) ||
+		    idmap_add(&e->pids, row->pid) == UINT32_MAX ||
+		    (row->stack_id != WIRE_NO_STACK && idmap_add(&e->stacks, row->stack_id) == UINT32_MAX) ||
+		    (row->object_id && idmap_add(&e->objs, row->object_id) == UINT32_MAX))
+			return -ENOMEM;
+	}
+	uint32_t nf = e->nflows ? e->nflows : 1, nfn = e->funcs.n ? e->funcs.n : 1, no = e->objs.n ? e->objs.n : 1;
+	e->pf = malloc((size_t)nf * sizeof(*e->pf));
+	e->ppf = malloc((size_t)nf * sizeof(*e->ppf));
+	e->addr = malloc((size_t)nf * sizeof(*e->addr));
+	e->pfn = malloc((size_t)nfn * sizeof(*e->pfn));
+	e->ppfn = malloc((size_t)nfn * sizeof(*e->ppfn));
+	e->mods_s = malloc((size_t)nfn * sizeof(*e->mods_s));
+	e->po = malloc((size_t)no * sizeof(*e->po));
+	e->ppo = malloc((size_t)no * sizeof(*e->ppo));
+	e->pid_v = malloc((size_t)(e->pids.n ? e->pids.n : 1) * sizeof(*e->pid_v));
+	e->stack_v = malloc((size_t)(e->stacks.n ? e->stacks.n : 1) * sizeof(*e->stack_v));
+	/* one block for the per-row columns: 8 u32 columns, samples and costs */
+	size_t rn = n ? n : 1;
+	e->block = malloc(rn * (8 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(int64_t)));
+	if (idmap_init(&e->mods, e->funcs.n) < 0 || !e->pf || !e->ppf || !e->addr || !e->pfn || !e->ppfn ||
+	    !e->mods_s || !e->po || !e->ppo || !e->pid_v || !e->stack_v || !e->block)
+		return -ENOMEM;
+	e->samples = e->block;
+	e->cost = (int64_t *)(e->samples + rn);
+	for (int i = 0; i < 8; i++)
+		e->col[i] = (uint32_t *)(e->cost + rn) + (size_t)i * rn;
 	return 0;
 }
 
-/* Builds every row column and the dictionaries they index. */
+/* Pass 2: every row column and the dictionary entries they index. */
 static void enc_rows(struct enc *e, const struct wire_window *w, Ms__V1__Window *m)
 {
-	for (uint32_t i = 0; i < w->nflows; i++)
-		idmap_add(&e->wflows, w->flows[i].flow_id);
-	for (uint32_t i = 0; i < w->nfuncs; i++)
-		idmap_add(&e->wfuncs, w->funcs[i].func_id);
-	for (uint32_t i = 0; i < w->nobjects; i++)
-		idmap_add(&e->wobjs, w->objects[i].object_id);
-	for (uint32_t i = 0; i < w->nrows; i++)
-		e->order[i] = (struct rowkey){ w->rows[i].flow_id, i };
-	qsort(e->order, w->nrows, sizeof(*e->order), cmp_rowkey);
-
 	uint32_t prev = 0, nf = 0, nfn = 0, no = 0;
+	uint64_t prev_id = 0;
 	for (uint32_t k = 0; k < w->nrows; k++) {
 		const struct wire_row *r = &w->rows[e->order[k].ix];
 		uint32_t fx = 0;
 		if (r->flow_id) {
-			uint32_t *v = idmap_slot(&e->flows, r->flow_id);
-			if (*v == UINT32_MAX) {
-				*v = nf;
+			if (nf == 0 || r->flow_id != prev_id) {
 				uint32_t wi = idmap_get(&e->wflows, r->flow_id);
 				enc_flow(e, nf, r->flow_id, wi == UINT32_MAX ? NULL : &w->flows[wi]);
 				nf++;
 			}
-			fx = *v + 1;
+			fx = nf;
 		}
+		prev_id = r->flow_id;
 		e->col[0][k] = fx - prev;
 		prev = fx;
 
 		uint32_t fn = 0;
 		if (r->func_id) {
-			uint32_t *v = idmap_slot(&e->funcs, r->func_id);
-			if (*v == UINT32_MAX) {
-				*v = nfn;
+			fn = idmap_get(&e->funcs, r->func_id);
+			if (fn == nfn) { /* first appearance, as in pass 1 */
 				Ms__V1__Func *p = &e->pfn[nfn];
 				ms__v1__func__init(p);
-				e->ppfn[nfn] = p;
+				e->ppfn[nfn++] = p;
 				p->func_id = r->func_id;
 				uint32_t wi = idmap_get(&e->wfuncs, r->func_id);
 				if (wi != UINT32_MAX) {
 					p->name = (char *)w->funcs[wi].name;
 					p->module = enc_module(e, w->funcs[wi].module);
 				}
-				nfn++;
 			}
-			fn = *v + 1;
+			fn++;
 		}
 		e->col[1][k] = fn;
-
-		uint32_t pv = idmap_add(&e->pids, r->pid);
+		uint32_t pv = idmap_get(&e->pids, r->pid);
 		e->pid_v[pv] = r->pid;
 		e->col[2][k] = pv;
 		e->col[3][k] = r->event;
@@ -335,18 +378,17 @@ static void enc_rows(struct enc *e, const struct wire_window *w, Ms__V1__Window 
 		e->col[5][k] = (uint32_t)(r->numa_node + 1);
 		uint32_t sv = 0;
 		if (r->stack_id != WIRE_NO_STACK) {
-			sv = idmap_add(&e->stacks, r->stack_id);
+			sv = idmap_get(&e->stacks, r->stack_id);
 			e->stack_v[sv++] = r->stack_id;
 		}
 		e->col[6][k] = sv;
 		uint32_t ov = 0;
 		if (r->object_id) {
-			uint32_t *v = idmap_slot(&e->objs, r->object_id);
-			if (*v == UINT32_MAX) {
-				*v = no;
+			ov = idmap_get(&e->objs, r->object_id);
+			if (ov == no) {
 				Ms__V1__DataObject *p = &e->po[no];
 				ms__v1__data_object__init(p);
-				e->ppo[no] = p;
+				e->ppo[no++] = p;
 				p->object_id = r->object_id;
 				uint32_t wi = idmap_get(&e->wobjs, r->object_id);
 				if (wi != UINT32_MAX) {
@@ -354,9 +396,8 @@ static void enc_rows(struct enc *e, const struct wire_window *w, Ms__V1__Window 
 					p->addr = w->objects[wi].addr;
 					p->size = w->objects[wi].size;
 				}
-				no++;
 			}
-			ov = *v + 1;
+			ov++;
 		}
 		e->col[7][k] = ov;
 		e->samples[k] = r->samples;
@@ -490,7 +531,7 @@ int wire_encode_window(const struct wire_window *w, uint8_t **ret_buf, size_t *r
 	Ms__V1__Window m = MS__V1__WINDOW__INIT;
 	Ms__V1__Rows rows = MS__V1__ROWS__INIT;
 	Ms__V1__Counters cnt;
-	if ((r = enc_alloc(&e, w)) < 0)
+	if ((r = enc_count(&e, w)) < 0)
 		goto out;
 	m.agent_id = (char *)w->agent_id;
 	m.seq = w->seq;
