@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "fleet.pb-c.h"
 #include "jsonw.h"
+#include "msctl_out.h"
 #include "rpc.h"
 #include "wire.h"
 
@@ -34,6 +35,7 @@ struct ctx {
 	const char *coordinator;
 	const char *token_file;
 	const char *ca_file;
+	const char *cert_file, *key_file; /* client certificate (mutual TLS) */
 	bool json;
 	uint32_t timeout_ms;
 	struct rpc_client *cli;
@@ -60,7 +62,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: msctl [--coordinator=HOST:PORT] [--token-file=F] [--tls-ca-file=F] [--timeout-ms=N] [--json] COMMAND\n"
+		"usage: msctl [--coordinator=HOST:PORT] [--token-file=F] [--tls-ca-file=F [--tls-cert-file=F --tls-key-file=F]]\n"
+		"             [--timeout-ms=N] [--json] COMMAND\n"
 		"commands:\n"
 		"  status                                  fleet status\n"
 		"  agents [SELECTOR]                       list agents\n"
@@ -140,85 +143,6 @@ static int call(struct ctx *c, const char *method, const ProtobufCMessage *req, 
 	return EX_OK;
 }
 
-static void json_print(struct jsonw *j)
-{
-	const char *b;
-	size_t n;
-	if (jsonw_result(j, &b, &n) == 0)
-		printf("%.*s\n", (int)n, b);
-	jsonw_free(j);
-}
-
-static const char *mode_req_name(int m)
-{
-	return m == 1 ? "sentinel" : m == 2 ? "diagnostic" : m == 3 ? "auto" : "-";
-}
-
-static void fmt_time(uint64_t ns, char *out, size_t cap)
-{
-	if (!ns) {
-		snprintf(out, cap, "-");
-		return;
-	}
-	time_t t = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void agent_json(struct jsonw *j, const Ms__V1__AgentInfo *a)
-{
-	jsonw_begin_object(j);
-	jsonw_key(j, "agent_id"); jsonw_string(j, a->agent_id);
-	jsonw_key(j, "host"); jsonw_string(j, a->host);
-	jsonw_key(j, "state"); jsonw_string(j, a->state);
-	jsonw_key(j, "watching"); jsonw_bool(j, a->watching);
-	jsonw_key(j, "mode"); jsonw_string(j, a->mode == MS__V1__MODE__MODE_DIAGNOSTIC ? "diagnostic" : "sentinel");
-	jsonw_key(j, "pin"); jsonw_string(j, a->pin ? mode_req_name(a->pin) : "");
-	jsonw_key(j, "pin_expires_ns"); jsonw_u64(j, a->pin_expires_ns);
-	jsonw_key(j, "labels");
-	jsonw_begin_object(j);
-	for (size_t i = 0; i < a->n_labels; i++) {
-		jsonw_key(j, a->labels[i]->key);
-		jsonw_string(j, a->labels[i]->value);
-	}
-	jsonw_end_object(j);
-	jsonw_key(j, "version"); jsonw_string(j, a->version);
-	jsonw_key(j, "last_seq"); jsonw_u64(j, a->last_seq);
-	jsonw_key(j, "lag_ms"); jsonw_u64(j, a->lag_ms);
-	jsonw_key(j, "windows_accepted"); jsonw_u64(j, a->windows_accepted);
-	jsonw_key(j, "spool_windows"); jsonw_u64(j, a->spool_windows);
-	jsonw_key(j, "last_seen_ns"); jsonw_u64(j, a->last_seen_ns);
-	jsonw_key(j, "control_endpoint"); jsonw_string(j, a->control_endpoint);
-	if (a->capability) {
-		jsonw_key(j, "events");
-		jsonw_begin_array(j);
-		for (size_t i = 0; i < a->capability->n_events; i++) {
-			const Ms__V1__EventCapability *e = a->capability->events[i];
-			jsonw_begin_object(j);
-			jsonw_key(j, "name"); jsonw_string(j, e->name);
-			jsonw_key(j, "source"); jsonw_string(j, e->source == MS__V1__EVENT_SOURCE__SOURCE_SW ? "sw" : "hw");
-			jsonw_key(j, "live"); jsonw_bool(j, e->live);
-			jsonw_end_object(j);
-		}
-		jsonw_end_array(j);
-	}
-	jsonw_end_object(j);
-}
-
-static void agent_row(const Ms__V1__AgentInfo *a)
-{
-	char labels[256] = "", exp[32];
-	for (size_t i = 0; i < a->n_labels; i++) {
-		size_t l = strlen(labels);
-		snprintf(labels + l, sizeof(labels) - l, "%s%s=%s", l ? "," : "", a->labels[i]->key, a->labels[i]->value);
-	}
-	fmt_time(a->pin_expires_ns, exp, sizeof(exp));
-	printf("%-24s %-6s %-10s %-10s %-20s %-10" PRIu64 " %s\n", a->agent_id, a->state,
-	       a->mode == MS__V1__MODE__MODE_DIAGNOSTIC ? "diagnostic" : "sentinel", a->pin ? mode_req_name(a->pin) : "-",
-	       a->pin && a->pin_expires_ns ? exp : "-", a->last_seq, labels[0] ? labels : "-");
-}
-
 static Ms__V1__Selector *selector(struct ctx *c, Ms__V1__Selector *s)
 {
 	ms__v1__selector__init(s);
@@ -257,17 +181,17 @@ static int cmd_agents(struct ctx *c, const char *id)
 			jsonw_begin_array(j);
 		}
 		for (size_t i = 0; i < n; i++)
-			agent_json(j, id ? one : lst->agents[i]);
+			msctl_agent_json(j, id ? one : lst->agents[i]);
 		if (!id) {
 			jsonw_end_array(j);
 			jsonw_end_object(j);
 		}
-		json_print(j);
+		msctl_json_print(j);
 	} else if (!c->json) {
 		printf("%-24s %-6s %-10s %-10s %-20s %-10s %s\n", "AGENT", "STATE", "MODE", "PIN", "PIN EXPIRES", "LAST SEQ",
 		       "LABELS");
 		for (size_t i = 0; i < n; i++)
-			agent_row(id ? one : lst->agents[i]);
+			msctl_agent_row(id ? one : lst->agents[i]);
 	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	return EX_OK;
@@ -287,7 +211,7 @@ static int print_command_reply(struct ctx *c, ProtobufCMessage *m, const char *w
 				jsonw_string(j, r->agents[i]);
 			jsonw_end_array(j);
 			jsonw_end_object(j);
-			json_print(j);
+			msctl_json_print(j);
 		}
 	} else {
 		printf("%s: command %" PRIu64 " queued for %zu agent(s):", what, r->command_id, r->n_agents);
@@ -364,52 +288,6 @@ static int cmd_targets(struct ctx *c, char **specs, size_t n)
 	return r != EX_OK ? r : print_command_reply(c, m, "targets");
 }
 
-static void event_out(struct ctx *c, const Ms__V1__FleetEvent *e)
-{
-	if (c->json) {
-		struct jsonw *j;
-		if (jsonw_new(1u << 20, &j) < 0)
-			return;
-		jsonw_begin_object(j);
-		jsonw_key(j, "ts_ns"); jsonw_u64(j, e->ts_ns);
-		jsonw_key(j, "kind"); jsonw_string(j, e->kind);
-		jsonw_key(j, "group"); jsonw_string(j, e->group);
-		jsonw_key(j, "agents");
-		jsonw_begin_array(j);
-		for (size_t i = 0; i < e->n_agents; i++)
-			jsonw_string(j, e->agents[i]);
-		jsonw_end_array(j);
-		jsonw_key(j, "detail"); jsonw_string(j, e->detail);
-		jsonw_key(j, "command_id"); jsonw_u64(j, e->command_id);
-		jsonw_end_object(j);
-		json_print(j);
-	} else {
-		char ts[32];
-		fmt_time(e->ts_ns, ts, sizeof(ts));
-		printf("%s %-18s %-10s", ts, e->kind, e->group[0] ? e->group : "-");
-		for (size_t i = 0; i < e->n_agents; i++)
-			printf("%s%s", i ? "," : " ", e->agents[i]);
-		printf(" %s\n", e->detail);
-	}
-	fflush(stdout);
-}
-
-static void anomaly_out(struct ctx *c, const Ms__V1__FleetAnomaly *a)
-{
-	if (c->json) {
-		struct jsonw *j;
-		if (jsonw_new(1u << 20, &j) < 0)
-			return;
-		jsonw_begin_object(j);
-		jsonw_key(j, "agent_id"); jsonw_string(j, a->agent_id);
-		jsonw_end_object(j);
-		json_print(j);
-	} else {
-		printf("%s\n", a->agent_id);
-	}
-	fflush(stdout);
-}
-
 static int cmd_events(struct ctx *c, bool anomalies)
 {
 	if (c->watch) {
@@ -438,13 +316,13 @@ static int cmd_events(struct ctx *c, bool anomalies)
 			if (anomalies) {
 				Ms__V1__FleetAnomaly *a = ms__v1__fleet_anomaly__unpack(NULL, len, m);
 				if (a) {
-					anomaly_out(c, a);
+					msctl_anomaly_out(c->json, a);
 					ms__v1__fleet_anomaly__free_unpacked(a, NULL);
 				}
 			} else {
 				Ms__V1__FleetEvent *e = ms__v1__fleet_event__unpack(NULL, len, m);
 				if (e) {
-					event_out(c, e);
+					msctl_event_out(c->json, e);
 					ms__v1__fleet_event__free_unpacked(e, NULL);
 				}
 			}
@@ -464,11 +342,11 @@ static int cmd_events(struct ctx *c, bool anomalies)
 	if (anomalies) {
 		Ms__V1__ListAnomaliesReply *l = (Ms__V1__ListAnomaliesReply *)m;
 		for (size_t i = 0; i < l->n_anomalies; i++)
-			anomaly_out(c, l->anomalies[i]);
+			msctl_anomaly_out(c->json, l->anomalies[i]);
 	} else {
 		Ms__V1__ListEventsReply *l = (Ms__V1__ListEventsReply *)m;
 		for (size_t i = 0; i < l->n_events; i++)
-			event_out(c, l->events[i]);
+			msctl_event_out(c->json, l->events[i]);
 	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	return EX_OK;
@@ -499,7 +377,7 @@ static int cmd_status(struct ctx *c)
 	}
 	if (j) {
 		jsonw_end_object(j);
-		json_print(j);
+		msctl_json_print(j);
 	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	return EX_OK;
@@ -556,6 +434,10 @@ int main(int argc, char **argv)
 			c.token_file = v;
 		} else if ((v = flag(argc, argv, &i, "--tls-ca-file"))) {
 			c.ca_file = v;
+		} else if ((v = flag(argc, argv, &i, "--tls-cert-file"))) {
+			c.cert_file = v;
+		} else if ((v = flag(argc, argv, &i, "--tls-key-file"))) {
+			c.key_file = v;
 		} else if ((v = flag(argc, argv, &i, "--timeout-ms"))) {
 			if (parse_u64(v, &x) < 0 || !x || x > 600000)
 				goto bad_value;
@@ -631,7 +513,12 @@ bad_value:
 		fprintf(stderr, "msctl: token file %s: %s\n", c.token_file, strerror(-r));
 		return EX_USAGE;
 	}
-	struct rpc_client_opts co = { .target = c.coordinator, .token = token, .tls_ca_file = c.ca_file };
+	if ((c.cert_file || c.key_file) && (!c.cert_file || !c.key_file || !c.ca_file)) {
+		fprintf(stderr, "msctl: --tls-cert-file and --tls-key-file go together, with --tls-ca-file\n");
+		return EX_USAGE;
+	}
+	struct rpc_client_opts co = { .target = c.coordinator, .token = token, .tls_ca_file = c.ca_file,
+				      .tls_cert_file = c.cert_file, .tls_key_file = c.key_file };
 	if ((r = rpc_client_new(&co, &c.cli)) < 0) {
 		fprintf(stderr, "msctl: coordinator %s: %s\n", c.coordinator, strerror(-r));
 		return EX_USAGE;

@@ -86,7 +86,14 @@ def main():
         rogue = msgrpc.Client(c.target, TOKEN, root_cert=ca, client_key=read(d, "rogue.key"),
                               client_cert=read(d, "rogue.pem"))
         assert status_code(rogue) == grpc.StatusCode.UNAVAILABLE
-        print("mutual TLS: client certificate of the CA ok; none or another CA's refused")
+        base = [MSCTL, f"--coordinator={c.target}", f"--token-file={tok}", f"--tls-ca-file={d}/ca.pem",
+                "--timeout-ms=5000"]
+        p = subprocess.run(base + [f"--tls-cert-file={d}/client.pem", f"--tls-key-file={d}/client.key", "status"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, (p.returncode, p.stderr)
+        p = subprocess.run(base + ["status"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 6, (p.returncode, p.stderr)
+        print("mutual TLS: client certificate of the CA ok; none or another CA's refused (Python and msctl)")
     finally:
         c.stop()
     print("PASS")
