@@ -108,13 +108,6 @@ class Coordinator:
         self.err.close()
         return self.proc.returncode
 
-
-def agent_cleanup(agent):
-    """For addCleanup: kills an agent a failed test left running."""
-    if agent.proc and agent.proc.poll() is None:
-        agent.proc.kill()
-        agent.proc.wait(10)
-
     def cleanup(self):
         """For addCleanup: kills a coordinator a failed test left running."""
         if self.proc and self.proc.poll() is None:
@@ -143,6 +136,13 @@ def agent_cleanup(agent):
                 if "seq" in d:
                     out.append((d["agent"], d["seq"], d["samples"]))
         return out
+
+
+def agent_cleanup(agent):
+    """For addCleanup: kills an agent a failed test left running."""
+    if agent.proc and agent.proc.poll() is None:
+        agent.proc.kill()
+        agent.proc.wait(10)
 
 
 def fleet_agent(coord_url, agent_id, *extra, window_ms=200, rate=20000, tmp=None):
