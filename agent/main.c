@@ -633,7 +633,11 @@ int main(int argc, char **argv)
 			struct fleet_opts fo = { .target = cfg.coordinator_grpc, .token = token, .agent_id = cfg.agent_id,
 						 .host = host, .version = MS_VERSION, .labels = fh->labels,
 						 .nlabels = fh->nlabels, .instance = (uint64_t)getpid(),
-						 .apply = fleet_apply_loop, .apply_arg = &fctx };
+						 .apply = fleet_apply_loop, .apply_arg = &fctx,
+						 /* the coordinator serves gRPC with its nng certificate */
+						 .tls_ca_file = cfg.coordinator_ca_file[0] ? cfg.coordinator_ca_file : NULL,
+						 .tls_cert_file = cfg.coordinator_cert_file[0] ? cfg.coordinator_cert_file : NULL,
+						 .tls_key_file = cfg.coordinator_key_file[0] ? cfg.coordinator_key_file : NULL };
 			r = fleet_new(&fo, &fleet);
 		}
 		free(fh);

@@ -10,6 +10,8 @@ import tempfile
 import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.dirname(__file__))
+import agentapi  # noqa: E402
 import msgrpc  # noqa: E402
 import mstest  # noqa: E402
 
@@ -94,6 +96,24 @@ def main():
         p = subprocess.run(base + ["status"], capture_output=True, text=True, timeout=30)
         assert p.returncode == 6, (p.returncode, p.stderr)
         print("mutual TLS: client certificate of the CA ok; none or another CA's refused (Python and msctl)")
+        # a real agent watching over mutual TLS (its coordinator_* TLS files) takes a push
+        ag = agentapi.ApiAgent("--perf-mock", "--agent-id=tls-agent", "--labels=role=tls", f"--token-file={tok}",
+                               f"--coordinator-url={c.url}", f"--coordinator-grpc=localhost:{c.grpc_port}",
+                               f"--coordinator-ca-file={d}/ca.pem", f"--coordinator-cert-file={d}/client.pem",
+                               f"--coordinator-key-file={d}/client.key", "--window-ms=200", token=TOKEN,
+                               tmp=tempfile.mkdtemp(prefix="ms-tls-agent-"))
+        ag.start()
+        try:
+            _, f = msgrpc.pb()
+            msgrpc.wait_until(lambda: any(a.watching for a in good.call("ListAgents").agents), 20,
+                              what="agent watching over mTLS")
+            good.call("SetMode", f.SetModeRequest(selector=f.Selector(hosts=["tls-agent"]), mode=2, ttl_ms=60000))
+            ag.wait(lambda st: st["pin"] and st["pin"]["source"] == "coordinator", 10, "pin over mTLS")
+            assert ag.stop() == 0
+            print("agent: Watch over mutual TLS, push applied")
+        finally:
+            if ag.proc and ag.proc.poll() is None:
+                ag.stop()
     finally:
         c.stop()
     print("PASS")
