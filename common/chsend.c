@@ -120,6 +120,11 @@ bool chsend_has_spool(const struct chsend *s)
 	return s->spool != NULL;
 }
 
+bool chsend_outage(const struct chsend *s)
+{
+	return s->outage;
+}
+
 uint64_t chsend_next_try_ns(const struct chsend *s)
 {
 	return s->next_try_ns;
@@ -244,7 +249,7 @@ static int insert_attempt(struct chsend *s, struct chsend_section *secs, uint32_
 		struct chsend_section *which[CHHTTP_MAX_PARALLEL];
 		uint32_t k = 0;
 		for (; i < n && k < s->o.parallel; i++) {
-			if (secs[i].done || !secs[i].rows)
+			if (secs[i].done || secs[i].hold || !secs[i].rows)
 				continue;
 			which[k] = &secs[i];
 			jobs[k++] = (struct job){ .table = (int)secs[i].table, .chunks = secs[i].chunks,
@@ -297,7 +302,7 @@ static int spool_sections(struct chsend *s, struct chsend_section *secs, uint32_
 	uint16_t ns = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct chsend_section *x = &secs[i];
-		if (x->done || !x->rows)
+		if (x->done || x->hold || !x->rows)
 			continue;
 		struct chsend_section *last = ns ? &m[ns - 1] : NULL;
 		if (last && last->table == x->table && last->chunks + last->nchunks == x->chunks) {
@@ -321,6 +326,9 @@ static int spool_sections(struct chsend *s, struct chsend_section *secs, uint32_
 		rc = spool_append(s->spool, s->rec.buf, s->rec.len, NULL);
 	for (uint32_t i = 0; i < ns; i++)
 		count_rows(s, (int)m[i].table, rc == 0, m[i].rows);
+	for (uint32_t i = 0; rc == 0 && i < n; i++)
+		if (!secs[i].done && !secs[i].hold && secs[i].rows)
+			secs[i].done = secs[i].spooled = true;
 	return rc;
 }
 

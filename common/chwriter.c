@@ -12,23 +12,12 @@
 
 #include "chbatch.h"
 #include "chhttp.h"
+#include "chmetrics.h"
+#include "chround.h"
 #include "chsend.h"
 
 const double chwriter_lat_bounds[CHWRITER_LAT_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 							   0.5,   1,    2.5,   5,    10,  1e300 };
-
-struct round {
-	struct chwriter_unit *head, *tail;
-	uint32_t nunits;
-	uint64_t rows[CHWRITER_MAX_TABLES];
-	uint64_t bytes, nrows;
-	uint64_t opened_ns;
-	/* built by the writer thread when it takes the round; kept across retries (no spool) */
-	struct chsend_section secs[CHBATCH_MAX_SECTIONS];
-	struct chhttp_chunk *chunks;
-	uint32_t nsecs;
-	struct round *next;
-};
 
 struct chwriter {
 	/* immutable after new */
@@ -42,8 +31,8 @@ struct chwriter {
 	pthread_mutex_t mu;
 	pthread_cond_t wake; /* the writer thread waits on it */
 	pthread_cond_t fin;  /* flush and submit_wait wait on it */
-	struct round *open;
-	struct round *sealed, *sealed_tail;
+	struct chround *open;
+	struct chround *sealed, *sealed_tail;
 	uint64_t submitted, finished; /* units */
 	bool stopping;
 	uint64_t stop_deadline_ns;
@@ -53,6 +42,14 @@ struct chwriter {
 	struct chwriter_unit *pool;
 	uint32_t npool;
 	uint64_t pool_bytes;
+
+	/* writer thread only: rounds whose big sections are in and whose small ones wait for the
+	 * flush age (chround.h), and their merge while a flush of it is being retried */
+	struct chround *carry, *carry_tail;
+	uint64_t carry_opened_ns, carry_rows;
+	uint32_t ncarry;
+	struct chround_merge cm;
+	bool cm_built;
 };
 
 static uint64_t mono_ns(void)
@@ -183,7 +180,7 @@ int chwriter_new(const struct chwriter_opts *o, struct chwriter **ret)
 	w->o.max_pending_bytes = o->max_pending_bytes ? o->max_pending_bytes : (256ull << 20);
 	w->o.attempts = o->attempts ? o->attempts : 2;
 	w->o.stop_timeout_ms = o->stop_timeout_ms ? o->stop_timeout_ms : 10000;
-	w->o.parallel = o->parallel ? o->parallel : 2;
+	w->o.parallel = o->parallel ? o->parallel : 1;
 	w->o.tables = NULL;
 	w->o.endpoint = w->o.user = w->o.password = w->o.database = w->o.spool_dir = NULL;
 	w->nt = o->ntables;
@@ -230,7 +227,7 @@ int chwriter_new(const struct chwriter_opts *o, struct chwriter **ret)
 
 static void seal_locked(struct chwriter *w)
 {
-	struct round *r = w->open;
+	struct chround *r = w->open;
 	if (!r)
 		return;
 	w->open = NULL;
@@ -271,8 +268,10 @@ int chwriter_submit(struct chwriter *w, struct chwriter_unit **unit, void (*done
 		r = -EAGAIN;
 		goto out;
 	}
-	if (w->open && w->open->nunits && w->open->bytes + ub > w->o.batch_bytes)
+	if (w->open && w->open->nunits && w->open->bytes + ub > w->o.batch_bytes) {
+		w->open->full = true;
 		seal_locked(w);
+	}
 	if (!w->open) {
 		w->open = calloc(1, sizeof(*w->open));
 		if (!w->open) {
@@ -282,7 +281,7 @@ int chwriter_submit(struct chwriter *w, struct chwriter_unit **unit, void (*done
 		w->open->opened_ns = mono_ns();
 		pthread_cond_signal(&w->wake); /* the writer now has an age deadline */
 	}
-	struct round *rd = w->open;
+	struct chround *rd = w->open;
 	if (rd->tail)
 		rd->tail->next = u;
 	else
@@ -301,8 +300,10 @@ int chwriter_submit(struct chwriter *w, struct chwriter_unit **unit, void (*done
 	w->st.pending_rows += urows;
 	w->st.units_submitted++;
 	w->submitted++;
-	if (full)
+	if (full) {
+		rd->full = true;
 		seal_locked(w);
+	}
 	*unit = NULL;
 out:
 	pthread_mutex_unlock(&w->mu);
@@ -376,69 +377,10 @@ int chwriter_flush(struct chwriter *w, int timeout_ms)
 
 /* ---- writer thread ---- */
 
-/* Lays the round out as sections, chunks pointing into its units: one per table with rows,
- * or up to `parallel` for a table with more than CHWRITER_SPLIT_BYTES (cut at unit
- * boundaries into parts of similar size), never more than CHBATCH_MAX_SECTIONS in all. */
-static int prepare_round(struct chwriter *w, struct round *r)
-{
-	if (r->chunks)
-		return 0;
-	size_t total = 0;
-	uint32_t tables = 0;
-	for (uint32_t t = 0; t < w->nt; t++) {
-		total += r->rows[t] ? r->nunits : 0;
-		tables += r->rows[t] != 0;
-	}
-	r->chunks = malloc((total ? total : 1) * sizeof(*r->chunks));
-	uint64_t *crows = malloc((total ? total : 1) * sizeof(*crows));
-	if (!r->chunks || !crows) {
-		free(crows);
-		free(r->chunks);
-		r->chunks = NULL;
-		return -ENOMEM;
-	}
-	size_t k = 0;
-	for (uint32_t t = 0; t < w->nt; t++) {
-		if (!r->rows[t])
-			continue;
-		tables--;
-		size_t first = k;
-		uint64_t bytes = 0;
-		for (const struct chwriter_unit *u = r->head; u; u = u->next)
-			if (u->data[t].len) {
-				crows[k] = u->rows[t];
-				bytes += u->data[t].len;
-				r->chunks[k++] = (struct chhttp_chunk){ u->data[t].buf, u->data[t].len };
-			}
-		uint64_t parts = bytes >= CHWRITER_SPLIT_BYTES ? w->o.parallel : 1;
-		if (parts > k - first)
-			parts = k - first;
-		if (parts > CHBATCH_MAX_SECTIONS - r->nsecs - tables)
-			parts = CHBATCH_MAX_SECTIONS - r->nsecs - tables;
-		uint64_t acc = 0;
-		size_t c = first;
-		for (uint64_t p = 0; p < parts; p++) {
-			struct chsend_section *x = &r->secs[r->nsecs++];
-			memset(x, 0, sizeof(*x));
-			x->table = t;
-			x->chunks = r->chunks + c;
-			/* the last part takes the rest; the others stop once past their share */
-			while (c < k && (p == parts - 1 || acc < bytes * (p + 1) / parts)) {
-				acc += r->chunks[c].len;
-				x->rows += crows[c];
-				c++;
-			}
-			x->nchunks = (size_t)(r->chunks + c - x->chunks);
-		}
-	}
-	free(crows);
-	return 0;
-}
-
 /* Counts the round, runs the done callbacks, frees the round, then counts it finished (so
  * flush returns only after the callbacks ran and the stats a callback's waiter reads are
  * already up to date). */
-static void finish_round(struct chwriter *w, struct round *r, int status)
+static void finish_round(struct chwriter *w, struct chround *r, int status)
 {
 	uint32_t n = r->nunits;
 	pthread_mutex_lock(&w->mu);
@@ -465,24 +407,97 @@ static void finish_round(struct chwriter *w, struct round *r, int status)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static void process_round(struct chwriter *w, struct round *r, bool stopping, bool late)
+static void requeue(struct chwriter *w, struct chround *r)
 {
-	int rc = prepare_round(w, r);
-	if (rc == 0 && !(late && !chsend_has_spool(w->send)))
-		rc = chsend_round(w->send, r->secs, r->nsecs, w->o.attempts, stopping);
-	else if (rc == 0)
-		rc = -ETIMEDOUT; /* no spool, no server, no time left */
-	if (rc != -EAGAIN) {
-		finish_round(w, r, rc);
-		return;
-	}
-	/* no spool: the round waits in memory, first in line */
 	pthread_mutex_lock(&w->mu);
 	r->next = w->sealed;
 	w->sealed = r;
 	if (!w->sealed_tail)
 		w->sealed_tail = r;
 	pthread_mutex_unlock(&w->mu);
+}
+
+/* Inserts (or spools) the carried rounds' small sections, merged one per table, and finishes
+ * those rounds. -EAGAIN: no spool and ClickHouse failing, try again after the backoff. */
+static int flush_carry(struct chwriter *w, bool stopping, bool late)
+{
+	if (!w->carry)
+		return 0;
+	int rc = 0;
+	if (!w->cm_built && (rc = chround_merge(w->carry, w->nt, &w->cm)) == 0)
+		w->cm_built = true;
+	if (rc == 0)
+		rc = late && !chsend_has_spool(w->send) ? -ETIMEDOUT
+			: chsend_round(w->send, w->cm.secs, w->cm.nsecs, w->o.attempts, stopping);
+	if (rc == -EAGAIN)
+		return rc;
+	bool spooled = w->cm_built && chround_merge_spooled(&w->cm);
+	chround_merge_release(&w->cm);
+	w->cm_built = false;
+	struct chround *r = w->carry;
+	w->carry = w->carry_tail = NULL;
+	w->ncarry = 0;
+	w->carry_rows = 0;
+	while (r) {
+		struct chround *next = r->next;
+		finish_round(w, r, rc < 0 ? rc : spooled || chround_spooled(r) ? CHWRITER_SPOOLED : CHWRITER_INSERTED);
+		r = next;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+static bool carry_due(struct chwriter *w, uint64_t now)
+{
+	return w->carry && (now - w->carry_opened_ns >= (uint64_t)w->o.flush_ms * 1000000ull ||
+			    w->carry_rows >= w->o.batch_rows / 4 || w->ncarry >= 64);
+}
+
+/* A round sealed by size while all is well: its big sections now, its small ones later. */
+static bool deferred(struct chwriter *w, struct chround *r, bool stopping, bool late)
+{
+	if (!r->full || stopping || late || chsend_outage(w->send) || chsend_spool_pending(w->send) ||
+	    w->cm_built || chround_hold_small(r, w->o.batch_rows / 8) == 0)
+		return false;
+	int rc = chsend_round(w->send, r->secs, r->nsecs, w->o.attempts, false);
+	chround_release_hold(r);
+	if (rc != CHWRITER_INSERTED)
+		return false; /* the rest goes the ordinary way, after the carry */
+	if (!w->carry)
+		w->carry_opened_ns = mono_ns();
+	r->next = NULL;
+	if (w->carry_tail)
+		w->carry_tail->next = r;
+	else
+		w->carry = r;
+	w->carry_tail = r;
+	w->ncarry++;
+	w->carry_rows += chround_pending_rows(r);
+	if (carry_due(w, mono_ns()))
+		flush_carry(w, false, false);
+	return true;
+}
+
+static void process_round(struct chwriter *w, struct chround *r, bool stopping, bool late)
+{
+	int rc = chround_prepare(r, w->nt, w->o.parallel);
+	if (rc < 0) {
+		finish_round(w, r, rc);
+		return;
+	}
+	if (deferred(w, r, stopping, late))
+		return;
+	/* carried sections are older than this round's: they go first */
+	if (flush_carry(w, stopping, late) == -EAGAIN) {
+		requeue(w, r);
+		return;
+	}
+	rc = late && !chsend_has_spool(w->send) ? -ETIMEDOUT /* no spool, no server, no time left */
+		: chsend_round(w->send, r->secs, r->nsecs, w->o.attempts, stopping);
+	if (rc == -EAGAIN) {
+		requeue(w, r); /* no spool: the round waits in memory, first in line */
+		return;
+	}
+	finish_round(w, r, rc < 0 ? rc : chround_spooled(r) ? CHWRITER_SPOOLED : CHWRITER_INSERTED);
 }
 
 static void *writer_main(void *arg)
@@ -501,7 +516,7 @@ static void *writer_main(void *arg)
 		bool late = stopping && now >= w->stop_deadline_ns;
 		uint64_t pend = chsend_spool_pending(w->send);
 		if (w->sealed && (spool || due || late)) {
-			struct round *r = w->sealed;
+			struct chround *r = w->sealed;
 			w->sealed = r->next;
 			if (!w->sealed)
 				w->sealed_tail = NULL;
@@ -511,17 +526,27 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&w->mu);
 			continue;
 		}
+		if (w->carry && (stopping || carry_due(w, now)) && (spool || due || late)) {
+			pthread_mutex_unlock(&w->mu);
+			flush_carry(w, stopping, late);
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
 		if (pend && due && !late) {
 			pthread_mutex_unlock(&w->mu);
 			chsend_replay(w->send);
 			pthread_mutex_lock(&w->mu);
 			continue;
 		}
-		if (stopping && !w->open && !w->sealed && (!pend || late))
+		if (stopping && !w->open && !w->sealed && !w->carry && (!pend || late))
 			break;
 		uint64_t until = UINT64_MAX;
 		if (w->open)
 			until = w->open->opened_ns + flush_ns;
+		if (w->carry && w->carry_opened_ns + flush_ns < until)
+			until = w->carry_opened_ns + flush_ns;
+		if (w->carry && w->cm_built && next_try < until)
+			until = next_try;
 		if ((pend || w->sealed) && next_try < until)
 			until = next_try;
 		if (stopping && w->stop_deadline_ns < until)
@@ -551,6 +576,7 @@ struct chwriter *chwriter_free(struct chwriter *w)
 	pthread_cond_destroy(&w->fin);
 	pthread_mutex_destroy(&w->mu);
 	chsend_free(w->send);
+	chround_merge_release(&w->cm);
 	while (w->pool) {
 		struct chwriter_unit *u = w->pool;
 		w->pool = u->next;
@@ -568,52 +594,12 @@ void chwriter_stats(struct chwriter *w, struct chwriter_stats *ret)
 	chsend_stats(w->send, ret);
 }
 
-int chwriter_metrics(struct chwriter *w, const char *p, struct strbuf *sb)
+int chwriter_metrics(struct chwriter *w, const char *prefix, struct strbuf *sb)
 {
-	static const char *const names[5] = { "queued", "inserted", "spooled", "replayed", "failed" };
-	static const char *const help[5] = { "submitted to the writer", "inserted into ClickHouse",
-					     "written to the on-disk spool while ClickHouse failed",
-					     "inserted from the spool", "dropped (data rejected, or spool full)" };
 	struct chwriter_stats st;
+	const char *names[CHWRITER_MAX_TABLES];
 	chwriter_stats(w, &st);
-	for (int k = 0; k < 5; k++) {
-		strbuf_appendf(sb, "# HELP %s_rows_%s_total Rows %s.\n# TYPE %s_rows_%s_total counter\n", p, names[k],
-			       help[k], p, names[k]);
-		for (uint32_t t = 0; t < w->nt; t++) {
-			const struct chwriter_table_stats *ts = &st.t[t];
-			uint64_t v[5] = { ts->rows_queued, ts->rows_inserted, ts->rows_spooled, ts->rows_replayed,
-					  ts->rows_failed };
-			strbuf_appendf(sb, "%s_rows_%s_total{table=\"%s\"} %" PRIu64 "\n", p, names[k], w->names[t], v[k]);
-		}
-	}
-	strbuf_appendf(sb, "# HELP %s_inserts_total INSERT requests by result.\n# TYPE %s_inserts_total counter\n", p, p);
 	for (uint32_t t = 0; t < w->nt; t++)
-		strbuf_appendf(sb, "%s_inserts_total{table=\"%s\",result=\"ok\"} %" PRIu64 "\n"
-			       "%s_inserts_total{table=\"%s\",result=\"error\"} %" PRIu64 "\n",
-			       p, w->names[t], st.t[t].inserts_ok, p, w->names[t], st.t[t].inserts_failed);
-	strbuf_appendf(sb, "# HELP %s_insert_duration_seconds Duration of successful INSERT requests.\n"
-		       "# TYPE %s_insert_duration_seconds histogram\n", p, p);
-	for (int b = 0; b < CHWRITER_LAT_BUCKETS - 1; b++)
-		strbuf_appendf(sb, "%s_insert_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", p,
-			       chwriter_lat_bounds[b], st.lat_buckets[b]);
-	strbuf_appendf(sb, "%s_insert_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-		       "%s_insert_duration_seconds_sum %.6f\n%s_insert_duration_seconds_count %" PRIu64 "\n",
-		       p, st.lat_count, p, (double)st.lat_sum_ns / 1e9, p, st.lat_count);
-	strbuf_appendf(sb, "# HELP %s_spool_bytes Bytes in the writer's on-disk spool.\n# TYPE %s_spool_bytes gauge\n"
-		       "%s_spool_bytes %" PRIu64 "\n", p, p, p, st.spool_bytes);
-	strbuf_appendf(sb, "# HELP %s_spool_records Batches waiting in the spool.\n# TYPE %s_spool_records gauge\n"
-		       "%s_spool_records %" PRIu64 "\n", p, p, p, st.spool_records);
-	strbuf_appendf(sb, "# HELP %s_spool_dropped_total Spool records refused, deleted or unreadable.\n"
-		       "# TYPE %s_spool_dropped_total counter\n%s_spool_dropped_total %" PRIu64 "\n", p, p, p,
-		       st.spool_dropped);
-	strbuf_appendf(sb, "# HELP %s_pending_rows Rows held in memory, not yet durable.\n# TYPE %s_pending_rows gauge\n"
-		       "%s_pending_rows %" PRIu64 "\n", p, p, p, st.pending_rows);
-	strbuf_appendf(sb, "# HELP %s_units_rejected_total Submissions refused at the memory bound.\n"
-		       "# TYPE %s_units_rejected_total counter\n%s_units_rejected_total %" PRIu64 "\n", p, p, p,
-		       st.units_rejected);
-	strbuf_appendf(sb, "# HELP %s_up 1 when the last INSERT succeeded.\n# TYPE %s_up gauge\n%s_up %d\n", p, p, p,
-		       st.up ? 1 : 0);
-	strbuf_appendf(sb, "# HELP %s_outage 1 while batches go to the spool.\n# TYPE %s_outage gauge\n%s_outage %d\n",
-		       p, p, p, st.outage ? 1 : 0);
-	return strbuf_error(sb);
+		names[t] = w->names[t];
+	return chmetrics_render(&st, names, w->nt, prefix, sb);
 }

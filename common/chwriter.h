@@ -76,7 +76,7 @@ struct chwriter_opts {
 	uint32_t retry_max_ms;         /* 0 = 5000 */
 	uint32_t poison_attempts;      /* 0 = 5 */
 	uint32_t stop_timeout_ms;      /* free: time to drain before spooling the rest; 0 = 10000 */
-	uint32_t parallel;             /* concurrent INSERTs (connections); 0 = 2, <= 8. A table's
+	uint32_t parallel;             /* concurrent INSERTs (connections); 0 = 1, <= 8. A table's
 					* rows of a round above CHWRITER_SPLIT_BYTES are split into
 					* this many INSERTs on unit boundaries */
 };

@@ -364,7 +364,9 @@ static void test_batches_by_rows_and_age(void **state)
 	assert_int_equal(st.units_inserted, 1);
 	assert_int_equal(st.pending_rows, 0);
 	assert_true(st.up);
-	/* the finished unit comes back, empty, with its buffers still allocated */
+	/* the finished unit comes back, empty, with its buffers still allocated (flush: the writer
+	 * recycles a unit after its done callback) */
+	assert_int_equal(chwriter_flush(w, 5000), 0);
 	struct chwriter_unit *again;
 	assert_int_equal(chwriter_unit_take(w, &again), 0);
 	assert_true(again->data[0].cap > 0);
@@ -581,6 +583,59 @@ static void test_split_parallel(void **state)
 	free(v);
 }
 
+/* Rounds sealed by size insert their big table at once and carry the small table's rows to
+ * one merged INSERT at the flush age: fewer tiny parts, same rows, every unit done once. */
+static void test_small_tables_deferred(void **state)
+{
+	struct fixture *fx = *state;
+	struct done_log d = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct chwriter_opts o = base_opts(fx, true);
+	o.batch_rows = 100;
+	o.flush_ms = 400;
+	o.parallel = 1;
+	struct chwriter *w;
+	assert_int_equal(chwriter_new(&o, &w), 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		struct chwriter_unit *u = make_unit(i * 100, 100); /* 100 rows of t_a: a full round each */
+		assert_int_equal(chwriter_submit(w, &u, on_done, &d), 0);
+		usleep(10000);
+	}
+	assert_int_equal(chwriter_flush(w, 5000), 0);
+	struct chwriter_stats st;
+	chwriter_stats(w, &st);
+	assert_int_equal(d.n, 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(d.status[i], CHWRITER_INSERTED);
+	assert_int_equal(st.t[0].rows_inserted, 1000);
+	assert_int_equal(st.t[1].rows_inserted, 10);
+	assert_int_equal(st.t[0].inserts_ok, 10);
+	assert_true(st.t[1].inserts_ok < 5); /* merged: one INSERT per flush age, not per round */
+	assert_int_equal(st.pending_rows, 0);
+
+	/* an outage while rows are carried: they go to the spool with the rest, then replay */
+	fake_set(fx->f, FAKE_DROP);
+	d.n = 0;
+	for (uint32_t i = 10; i < 14; i++) {
+		struct chwriter_unit *u = make_unit(i * 100, 100);
+		assert_int_equal(chwriter_submit(w, &u, on_done, &d), 0);
+	}
+	assert_int_equal(chwriter_flush(w, 5000), 0);
+	assert_int_equal(d.n, 4);
+	for (int i = 0; i < 4; i++)
+		assert_true(d.status[i] >= 0);
+	fake_set(fx->f, FAKE_OK);
+	for (int i = 0; i < 500; i++) {
+		chwriter_stats(w, &st);
+		if (!st.spool_records && st.t[0].rows_inserted == 1400 && st.t[1].rows_inserted == 14)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.spool_records, 0);
+	assert_int_equal(st.t[0].rows_inserted, 1400);
+	assert_int_equal(st.t[1].rows_inserted, 14);
+	chwriter_free(w);
+}
+
 static void test_rejects_bad_input(void **state)
 {
 	struct fixture *fx = *state;
@@ -691,6 +746,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_spool_waits_in_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poison_is_dropped_and_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_parallel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_tables_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),

@@ -6,7 +6,7 @@
  * Prints one line of key=value figures (rows/s counts every row inserted, all tables; rollup
  * rows/s the ms_flow_rollup rows alone) and exits non-zero if any row failed.
  * Usage: ch_bench ENDPOINT DATABASE [total_rows=5000000] [rows_per_window=10000]
- *        [batch_rows=100000] [producers=1] [parallel=2] */
+ *        [batch_rows=100000] [producers=1] [parallel=1] */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -50,7 +50,7 @@ static void *produce(void *arg)
 		int r;
 		while ((r = chwriter_submit(p->w, &u, NULL, NULL)) == -EAGAIN) {
 			p->retries++;
-			struct timespec ts = { 0, 200000 };
+			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 		}
 		if (r < 0) {
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 	uint32_t per = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 10) : 10000;
 	uint32_t batch = argc > 5 ? (uint32_t)strtoul(argv[5], NULL, 10) : 100000;
 	uint32_t nprod = argc > 6 ? (uint32_t)strtoul(argv[6], NULL, 10) : 1;
-	uint32_t parallel = argc > 7 ? (uint32_t)strtoul(argv[7], NULL, 10) : 2;
+	uint32_t parallel = argc > 7 ? (uint32_t)strtoul(argv[7], NULL, 10) : 1;
 	if (per == 0 || nprod == 0 || nprod > 16)
 		return 2;
 	struct wire_window *tmpl = make_window(per);

@@ -39,7 +39,7 @@ def main():
         with open(os.path.join(mstest.SRC, "backend", "clickhouse_schema.sql")) as f:
             ch.run_script(f.read())
         # (rows per window, batch rows, parallel INSERTs)
-        for per, batch, par in ((10000, 100000, 1), (10000, 100000, 2), (10000, 200000, 2)):
+        for per, batch, par in ((10000, 100000, 1), (1000, 100000, 1), (10000, 200000, 2)):
             ch_cpu0 = proc_cpu_s(ch.proc.pid)
             me0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             out = subprocess.run([BENCH, ch.endpoint, "microsentinel", str(total), str(per), str(batch), "1",
