@@ -687,7 +687,15 @@ out:
 	/* after every reader of its stats is gone; the exporter has handed it every window */
 	if (met)
 		metrics_set_uplink(met, NULL);
-	uplink_free(up, 2000);
+	if (up) {
+		struct uplink_stats us;
+		uint64_t left = uplink_drain(up, 2000);
+		uplink_stats(up, &us);
+		ms_info("UPLINK-STOP", "sent=%" PRIu64 " acked=%" PRIu64 " replayed=%" PRIu64 " dropped=%" PRIu64
+			" spooled=%" PRIu64 "%s", us.sent, us.acked, us.replayed, us.dropped, left,
+			left ? " (kept in the spool for the next start)" : "");
+	}
+	uplink_free(up, 0);
 	standalone_free(solo); /* inserts what it can within 10 s; the rest stays in its spool */
 	seqstore_free(seqs);
 	bqueue_free(closed, free_window_item);

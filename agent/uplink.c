@@ -581,20 +581,30 @@ fail:
 	return r;
 }
 
+uint64_t uplink_drain(struct uplink *u, uint32_t drain_ms)
+{
+	uint64_t end = now_ms() + drain_ms;
+	pthread_mutex_lock(&u->mu);
+	refresh_stats(u); /* the spool itself: a window appended a moment ago counts too */
+	while (u->started && !u->stop && u->st.spool_windows > 0 && u->hello_ok && now_ms() < end) {
+		pthread_mutex_unlock(&u->mu);
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&u->mu);
+		refresh_stats(u);
+	}
+	uint64_t left = u->st.spool_windows;
+	pthread_mutex_unlock(&u->mu);
+	return left;
+}
+
 struct uplink *uplink_free(struct uplink *u, uint32_t drain_ms)
 {
 	if (!u)
 		return NULL;
 	if (u->started) {
-		/* give windows in flight or queued a moment to be acked */
-		uint64_t end = now_ms() + drain_ms;
+		uplink_drain(u, drain_ms);
 		pthread_mutex_lock(&u->mu);
-		while (u->st.spool_windows > 0 && u->hello_ok && now_ms() < end) {
-			pthread_mutex_unlock(&u->mu);
-			struct timespec ts = { 0, 10 * 1000000L };
-			nanosleep(&ts, NULL);
-			pthread_mutex_lock(&u->mu);
-		}
 		u->stop = true;
 		pthread_cond_signal(&u->cv);
 		pthread_mutex_unlock(&u->mu);

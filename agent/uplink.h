@@ -84,6 +84,10 @@ int uplink_new(const struct uplink_opts *opts, struct uplink **ret);
  * Unacked windows stay in the spool for the next run. NULL-safe; returns NULL. */
 struct uplink *uplink_free(struct uplink *u, uint32_t drain_ms);
 
+/* Waits up to drain_ms for every spooled window to be acked (returns at once while not
+ * connected). Returns the windows still in the spool (they stay for the next run). */
+uint64_t uplink_drain(struct uplink *u, uint32_t drain_ms);
+
 /* export_opts.forward hook: encodes the window, spools it, frees it. Always returns 0 (the
  * window is consumed; failures are counted as drops). */
 int uplink_forward(void *arg, struct window *w);
