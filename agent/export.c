@@ -476,7 +476,8 @@ static void *worker(void *arg)
 			}
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		summary_add(e, w);
+		if (e->o.summary)
+			summary_add(e, w);
 		if (e->o.metrics)
 			metrics_on_window(e->o.metrics, w);
 		if (e->o.metrics && e->o.analyze && analyze_publish(e->o.analyze, w, e->o.metrics) < 0)

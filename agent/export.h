@@ -24,6 +24,8 @@ struct export_opts {
 	struct stacks *stacks;        /* stack ids -> frames (stacks.h), owned by the caller; may be NULL */
 	struct metrics *metrics;      /* may be NULL */
 	const char *window_log;       /* path or NULL/"" */
+	bool summary;                 /* keep the cumulative run summary (export_print_summary);
+				       * costs O(rows × tracked entries) per window, so off unless asked */
 	const char *agent_id;
 	/* optional hook, called on the worker with each symbolized window; takes ownership when it
 	 * returns 0 (e.g. the uplink), else the worker frees it */

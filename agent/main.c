@@ -534,6 +534,7 @@ int main(int argc, char **argv)
 		.stacks = stk,
 		.metrics = met,
 		.window_log = cfg.window_log,
+		.summary = cfg.summary,
 		.agent_id = cfg.agent_id,
 	};
 	if ((r = export_start(&xo, &exp)) < 0) {
