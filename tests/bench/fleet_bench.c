@@ -11,7 +11,9 @@
  * event; it is encoded once per agent and only the seq is rewritten in place per window (the
  * seq is a fixed-width 9-byte varint), so the client's CPU goes to the transport, not to
  * encoding. --rate=N paces every agent at N windows/s (0 = as fast as acks come back).
- * Prints one line of key=value figures; windows_per_s counts ACK_OK replies only. */
+ * Prints two lines of key=value figures; windows_per_s counts ACK_OK replies only; the second
+ * line has the send -> ack latency percentiles and each agent's lag (age of its newest ack at
+ * the end: an agent the coordinator starves shows a large max_ack_age_ms). */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -33,6 +35,8 @@ struct sim {
 	size_t win_len, seq_off; /* seq_off: first byte of the seq varint */
 	uint64_t next_seq, acked, errors, other;
 	uint64_t inflight[64];   /* seqs in flight (0 = free slot) */
+	double sent_at[64];      /* when each in-flight seq was sent */
+	double last_ack;         /* when the last ACK_OK came back (0: none yet) */
 	bool hello_ok, hello_sent;
 	double next_send;
 };
@@ -40,6 +44,13 @@ struct sim {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static const char *token = "";
+
+/* Ack latencies (send -> ACK) of the measured run: a bounded sample, the first LAT_MAX acks;
+ * at 1,000 agents x 1 window/s that is over 4 minutes of run. */
+#define LAT_MAX (1u << 18)
+static float lat_ms[LAT_MAX];
+static uint32_t nlat;
+static bool measuring;
 
 static double now_s(void)
 {
@@ -57,18 +68,30 @@ static void on_reply(void *arg, uint64_t tag, int err, const void *reply, size_t
 		s->hello_sent = false;
 		s->hello_ok = !err && wire_decode_ack(reply, len, &a) == 0 && a.status == WIRE_ACK_OK;
 	} else {
+		double sent = 0;
 		for (int i = 0; i < 64; i++)
-			if (s->inflight[i] == tag)
+			if (s->inflight[i] == tag) {
 				s->inflight[i] = 0;
+				sent = s->sent_at[i];
+			}
 		if (err)
 			s->errors++;
-		else if (wire_decode_ack(reply, len, &a) == 0 && (a.status == WIRE_ACK_OK || a.status == WIRE_ACK_DUPLICATE))
+		else if (wire_decode_ack(reply, len, &a) == 0 && (a.status == WIRE_ACK_OK || a.status == WIRE_ACK_DUPLICATE)) {
 			s->acked++;
-		else
+			s->last_ack = now_s();
+			if (measuring && sent > 0 && nlat < LAT_MAX)
+				lat_ms[nlat++] = (float)((s->last_ack - sent) * 1e3);
+		} else
 			s->other++;
 	}
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
 }
 
 static void patch_seq(uint8_t *p, uint64_t v)
@@ -216,6 +239,9 @@ int main(int argc, char **argv)
 	double start = now_s(), stop = start + seconds, period = rate > 0 ? 1.0 / rate : 0;
 	for (uint32_t i = 0; i < agents; i++)
 		sims[i].next_send = start + period * i / agents;
+	pthread_mutex_lock(&mu);
+	measuring = true;
+	pthread_mutex_unlock(&mu);
 	while (now_s() < stop) {
 		bool any = false;
 		double now = now_s();
@@ -233,8 +259,10 @@ int main(int argc, char **argv)
 					low = s->inflight[k];
 			}
 			uint64_t seq = s->next_seq;
-			if (slot >= 0)
+			if (slot >= 0) {
 				s->inflight[slot] = seq;
+				s->sent_at[slot] = now_s();
+			}
 			pthread_mutex_unlock(&mu);
 			if (slot < 0)
 				continue;
@@ -268,19 +296,30 @@ int main(int argc, char **argv)
 		}
 	}
 	double elapsed = now_s() - start;
-	uint64_t acked = 0, errors = 0, other = 0;
+	uint64_t acked = 0, errors = 0, other = 0, min_acked = UINT64_MAX;
+	double end = now_s(), max_age = 0;
 	pthread_mutex_lock(&mu);
+	measuring = false;
 	for (uint32_t i = 0; i < agents; i++) {
 		acked += sims[i].acked;
 		errors += sims[i].errors;
 		other += sims[i].other;
+		min_acked = sims[i].acked < min_acked ? sims[i].acked : min_acked;
+		/* lag of an agent: how long ago its newest window was acked (never: the whole run) */
+		double age = sims[i].last_ack > 0 ? end - sims[i].last_ack : end - start;
+		max_age = age > max_age ? age : max_age;
 	}
+	qsort(lat_ms, nlat, sizeof(lat_ms[0]), cmp_float);
+	double p50 = nlat ? lat_ms[nlat / 2] : 0, p99 = nlat ? lat_ms[(size_t)(nlat * 0.99)] : 0,
+	       pmax = nlat ? lat_ms[nlat - 1] : 0;
 	pthread_mutex_unlock(&mu);
 	printf("agents=%u contexts=%u rows_per_window=%u window_bytes=%zu request_bytes=%" PRIu64
 	       " bytes_per_row=%.2f seconds=%.1f sent=%" PRIu64 " acked=%" PRIu64 " not_acked=%" PRIu64
 	       " errors=%" PRIu64 " windows_per_s=%.0f rows_per_s=%.0f MB_per_s=%.1f\n",
 	       agents, contexts, rows, sims[0].win_len, sent ? bytes / sent : 0, (double)sims[0].win_len / rows, elapsed,
 	       sent, acked, other, errors, acked / elapsed, acked * (double)rows / elapsed, bytes / elapsed / 1e6);
+	printf("ack_latency_ms_p50=%.1f ack_latency_ms_p99=%.1f ack_latency_ms_max=%.1f max_ack_age_ms=%.0f"
+	       " min_acked_per_agent=%" PRIu64 "\n", p50, p99, pmax, max_age * 1e3, min_acked);
 	for (uint32_t i = 0; i < agents; i++) {
 		bus_req_free(sims[i].bus);
 		free(sims[i].win);
