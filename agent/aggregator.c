@@ -41,12 +41,13 @@ struct flow_slot {
 
 struct aggregator {
 	uint32_t max_rows, max_coarse;
-	uint32_t cap, mask;           /* table capacity */
+	uint32_t cap, mask;           /* table capacity now: grows by doubling up to max_cap */
+	uint32_t max_cap;             /* capacity that holds every row the budgets allow */
 	uint32_t nfull, ncoarse;
 	struct agg_slot *slots;
 	uint32_t *used_idx;           /* indices of used slots, for O(rows) close */
 	uint32_t nused;
-	uint32_t fcap, fmask, nflows, max_flows;
+	uint32_t fcap, fmask, nflows, max_flows, max_fcap;
 	struct flow_slot *flows;
 	uint64_t samples, degraded, dropped, flows_overflow;
 };
@@ -73,6 +74,9 @@ static inline bool key_eq(const struct agg_key *a, const struct agg_key *b)
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
+#define AGG_INITIAL_CAP 4096u
+#define AGG_LEVEL3_RESERVE 1024u /* room for overflow rows (per event, direction, class) */
+
 static uint32_t pow2_at_least(uint64_t n)
 {
 	uint32_t c = 16;
@@ -91,12 +95,17 @@ int aggregator_new(uint32_t max_rows, uint32_t max_flows, struct aggregator **re
 	a->max_rows = max_rows;
 	/* coarse keys: (flow, event, dir) must fit every live flow, plus slack for level 1 */
 	a->max_coarse = max_rows / 8 + max_flows + 16;
-	a->cap = pow2_at_least(2ULL * (max_rows + a->max_coarse));
+	/* Tables start small and double while in use (see grow_*): memory follows the live keys and
+	 * flows instead of the budgets, which at the defaults would cost ~47 MiB up front. The
+	 * largest size keeps the load of a full table at or below 3/4. */
+	a->max_cap = pow2_at_least((4ULL * (max_rows + a->max_coarse + AGG_LEVEL3_RESERVE) + 2) / 3 + 1);
+	a->cap = a->max_cap < AGG_INITIAL_CAP ? a->max_cap : AGG_INITIAL_CAP;
 	a->mask = a->cap - 1;
 	a->slots = calloc(a->cap, sizeof(*a->slots));
 	a->used_idx = calloc(a->cap, sizeof(*a->used_idx));
 	a->max_flows = max_flows;
-	a->fcap = pow2_at_least(2ULL * max_flows);
+	a->max_fcap = pow2_at_least((5ULL * max_flows + 3) / 4 + 1);
+	a->fcap = a->max_fcap < AGG_INITIAL_CAP ? a->max_fcap : AGG_INITIAL_CAP;
 	a->fmask = a->fcap - 1;
 	a->flows = calloc(a->fcap, sizeof(*a->flows));
 	if (!a->slots || !a->used_idx || !a->flows) {
@@ -118,6 +127,57 @@ struct aggregator *aggregator_free(struct aggregator *a)
 	return NULL;
 }
 
+/* Doubles the row table and re-inserts the used slots in used_idx order (rows keep their
+ * order). Costs one pass over the live rows, a handful of times per process lifetime (the
+ * table never shrinks). Returns false when out of memory: the caller stays at this size. */
+static bool grow_rows(struct aggregator *a)
+{
+	uint32_t cap = a->cap * 2, mask = cap - 1;
+	struct agg_slot *slots = calloc(cap, sizeof(*slots));
+	uint32_t *idx = calloc(cap, sizeof(*idx));
+	if (!slots || !idx) {
+		free(slots);
+		free(idx);
+		return false;
+	}
+	for (uint32_t n = 0; n < a->nused; n++) {
+		const struct agg_slot *old = &a->slots[a->used_idx[n]];
+		uint32_t i = (uint32_t)key_hash(&old->k) & mask;
+		while (slots[i].samples)
+			i = (i + 1) & mask;
+		slots[i] = *old;
+		idx[n] = i;
+	}
+	free(a->slots);
+	free(a->used_idx);
+	a->slots = slots;
+	a->used_idx = idx;
+	a->cap = cap;
+	a->mask = mask;
+	return true;
+}
+
+static bool grow_flows(struct aggregator *a)
+{
+	uint32_t cap = a->fcap * 2, mask = cap - 1;
+	struct flow_slot *flows = calloc(cap, sizeof(*flows));
+	if (!flows)
+		return false;
+	for (uint32_t j = 0; j < a->fcap; j++) {
+		if (!a->flows[j].flow_id)
+			continue;
+		uint32_t i = (uint32_t)ms_mix64(a->flows[j].flow_id) & mask;
+		while (flows[i].flow_id)
+			i = (i + 1) & mask;
+		flows[i] = a->flows[j];
+	}
+	free(a->flows);
+	a->flows = flows;
+	a->fcap = cap;
+	a->fmask = mask;
+	return true;
+}
+
 /* Finds or inserts k. Inserting is allowed while the level's budget has room; level 3 (a few
  * rows per event and direction) always has room: the table reserves it. */
 static struct agg_slot *lookup(struct aggregator *a, const struct agg_key *k, bool *full)
@@ -128,10 +188,18 @@ static struct agg_slot *lookup(struct aggregator *a, const struct agg_key *k, bo
 		if (!s->samples) {
 			bool room = k->level == 0   ? a->nfull < a->max_rows
 				    : k->level < 3 ? a->ncoarse < a->max_coarse
-						   : a->nused < a->cap / 2 + a->cap / 4;
+						   : a->nused < a->max_cap / 2 + a->max_cap / 4;
 			if (!room) {
 				*full = true;
 				return NULL;
+			}
+			if (a->nused + 1 > a->cap / 2 + a->cap / 4) {
+				if (a->cap < a->max_cap && grow_rows(a))
+					return lookup(a, k, full); /* once: the new table is half full */
+				if (a->nused + 1 >= a->cap) {  /* out of memory and no free slot left */
+					*full = true;
+					return NULL;
+				}
 			}
 			s->k = *k;
 			a->used_idx[a->nused++] = i;
@@ -158,6 +226,17 @@ static void flow_remember(struct aggregator *a, uint64_t id, const struct ms_flo
 			if (a->nflows >= a->max_flows) {
 				a->flows_overflow++;
 				return;
+			}
+			/* flow ids compare in one word: a load up to 4/5 keeps probes short */
+			if (a->nflows + 1 > a->fcap / 5 * 4) {
+				if (a->fcap < a->max_fcap && grow_flows(a)) {
+					flow_remember(a, id, t);
+					return;
+				}
+				if (a->nflows + 1 >= a->fcap) {
+					a->flows_overflow++;
+					return;
+				}
 			}
 			f->flow_id = id;
 			f->tuple = *t;

@@ -157,6 +157,42 @@ static void test_flow_dictionary_bound(void **state)
 	aggregator_free(a);
 }
 
+/* Tables start small and grow while a window fills: every key and flow inserted across the
+ * growth steps is still there, each row once, in first-seen order, with its samples. */
+static void test_tables_grow_keep_rows(void **state)
+{
+	(void)state;
+	struct aggregator *a;
+	const uint32_t nflows = 20000; /* several doublings past the 4096-slot start */
+	assert_int_equal(aggregator_new(65536, 131072, &a), 0);
+	struct ms_sample s;
+	for (int round = 0; round < 2; round++)
+		for (uint32_t f = 0; f < nflows; f++) {
+			mk(&s, f, 0x1000 + f, 0);
+			add(a, &s);
+		}
+	assert_int_equal(aggregator_rows(a), nflows);
+	struct window *w = aggregator_close(a);
+	assert_non_null(w);
+	assert_int_equal(w->nrows, nflows);
+	assert_int_equal(w->nflows, nflows);
+	assert_int_equal(window_samples(w), 2 * nflows);
+	for (uint32_t i = 0; i < w->nrows; i++) {
+		assert_int_equal(w->rows[i].ip, 0x1000 + i); /* insertion order survives rehashing */
+		assert_int_equal(w->rows[i].samples, 2);
+	}
+	assert_int_equal(w->c.agg_degraded, 0);
+	assert_int_equal(w->c.flows_overflow, 0);
+	window_free(w);
+	/* the next window reuses the grown tables */
+	mk(&s, 1, 0x1001, 0);
+	add(a, &s);
+	w = aggregator_close(a);
+	assert_int_equal(w->nrows, 1);
+	window_free(w);
+	aggregator_free(a);
+}
+
 static void test_bad_sizes_rejected(void **state)
 {
 	struct aggregator *a = NULL;
@@ -173,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_degrades_never_clears),
 		cmocka_unit_test(test_exhaustion_keeps_every_sample),
 		cmocka_unit_test(test_flow_dictionary_bound),
+		cmocka_unit_test(test_tables_grow_keep_rows),
 		cmocka_unit_test(test_bad_sizes_rejected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
