@@ -249,10 +249,12 @@ class DashboardStructure(unittest.TestCase):
                             self.assertIn(t["table"], tables, p["title"])
                             self.assertIn(t["dateTimeColDataType"], tables[t["table"]], p["title"])
                             self.assertIn(t["format"], ("time_series", "table", "flamegraph"))
-                            self.assertTrue(t["query"].strip())
+                            self.assertIn("$timeFilter", t["query"], f"{p['title']}: ignores the time range")
                         else:
                             self.assertEqual(ds["type"], "prometheus")
-                            for m in promql_metrics(t["expr"]):
+                            names = promql_metrics(t["expr"])
+                            self.assertTrue(names, f"{p['title']}: no metric found in {t['expr']}")
+                            for m in names:
                                 self.assertTrue(metric_known(m, cat), f"{p['title']}: {m} not in the catalogue")
 
     def test_expansion(self):
@@ -264,6 +266,8 @@ class DashboardStructure(unittest.TestCase):
         self.assertEqual(q, "SELECT (intDiv(toUInt32(ts), 2) * 2) * 1000 AS t, count() FROM microsentinel.ms_windows "
                             "WHERE ts >= toDateTime(1700000000) AND ts <= toDateTime(1700000600) "
                             "AND host IN ('a','b\\'c') GROUP BY t")
+        with self.assertRaises(AssertionError):
+            expand_altinity(dict(t, query="$columns(host h, count() c) FROM $table"), 0, 1000, {})
         self.assertEqual(promql_metrics('histogram_quantile(0.99, sum by (le) (rate(x_bucket{job=~"$j"}[5m])))'),
                          {"x_bucket"})
 
