@@ -188,11 +188,19 @@ def indent(text):
     return "\n".join("   " + ln for ln in text.rstrip().splitlines())
 
 
-def what(t, lo_port):
-    """Which demo load a flow tuple (proto, saddr, daddr, sport, dport, has_tuple) belongs to."""
+def what(t, lo_port, lab_ports=None):
+    """Which demo load (or demo component) a flow tuple (proto, saddr, daddr, sport, dport,
+    has_tuple, ...) is."""
     if not t or t[5] != "1":
         return ""
     ports = {int(t[3]), int(t[4])}
+    lp = lab_ports or {}
+    if lp.get("ch_http") in ports:
+        return "coordinator -> ClickHouse"
+    if lp.get("nng") in ports:
+        return "agent -> coordinator"
+    if lp.get("grpc") in ports:
+        return "agent -> coordinator gRPC"
     if ACC_PORT in ports:
         k = (ports - {ACC_PORT} or {ACC_SPORT}).pop() - ACC_SPORT
         return f"acc_service flow {k}" if 0 <= k < ACC_FLOWS else "acc_service"
@@ -203,60 +211,113 @@ def what(t, lo_port):
     return ""
 
 
+def tuple_text(t, arrow="->"):
+    return f"{PROTO.get(int(t[0]), t[0])} {addr(t[1])}:{t[3]} {arrow} {addr(t[2])}:{t[4]}"
+
+
+class Funcs:
+    """Top functions of (host, flow ids) from ms_flow_rollup, names from ms_functions."""
+
+    def __init__(self, lab, ids):
+        db = mslab.DB
+        self.rows = {}
+        if not ids:
+            return
+        idlist = ",".join(sorted(ids))
+        for h, fid, func, s in lab.ch_rows(
+                f"SELECT host, flow_id, func_id, sum(samples) AS s FROM {db}.ms_flow_rollup FINAL "
+                f"WHERE flow_id IN ({idlist}) GROUP BY host, flow_id, func_id"):
+            self.rows.setdefault((h, fid), {})[func] = int(s)
+        fids = sorted({f for v in self.rows.values() for f in v})
+        self.names = {}
+        for h, func, name, module in lab.ch_rows(f"SELECT host, func_id, name, module FROM {db}.ms_functions FINAL "
+                                                 f"WHERE func_id IN ({','.join(fids)})"):
+            self.names[(h, func)] = f"{name} ({os.path.basename(module)})" if module else name
+
+    def top(self, host, fids, n=3):
+        total = {}
+        for fid in fids:
+            for func, s in self.rows.get((host, fid), {}).items():
+                total[func] = total.get(func, 0) + s
+        best = sorted(total.items(), key=lambda kv: -kv[1])[:n]
+        return [(s, self.names.get((host, f), "[unknown]" if f == "0" else "func " + f)) for f, s in best]
+
+
 def summary(lab):
     section("fleet status (msctl status; msctl agents)")
     for cmd in (["status"], ["agents"]):
         rc, text = lab.msctl(*cmd)
         out(indent(text) if text.strip() else f"   msctl {cmd[0]}: exit {rc}")
     db = mslab.DB
+    lo_port = lab.s.get("lo_port") or 0
     section("samples per agent (ClickHouse ms_windows, ms_flow_rollup FINAL)")
     wins = {h: n for h, n in lab.ch_rows(f"SELECT host, count() FROM {db}.ms_windows FINAL GROUP BY host")}
     for h, s, on in lab.ch_rows(f"SELECT host, sum(samples), sumIf(samples, flow_id != 0) FROM {db}.ms_flow_rollup "
                                 "FINAL GROUP BY host ORDER BY host"):
         share = 100.0 * int(on) / int(s) if int(s) else 0.0
         out(f"   {h:<20} {wins.get(h, '0'):>4} windows {s:>8} samples, {share:5.1f}% of them on a network flow")
+
     section("top flows per agent, with their top functions (ClickHouse ms_flow_rollup, ms_flows, ms_functions)")
     top = lab.ch_rows(f"SELECT host, flow_id, sum(samples) AS s FROM {db}.ms_flow_rollup FINAL WHERE flow_id != 0 "
-                      "GROUP BY host, flow_id ORDER BY host, s DESC LIMIT 6 BY host")
-    if not top:
-        out("   no flow-attributed samples")
-        return
-    ids = sorted({r[1] for r in top})
-    idlist = ",".join(ids)
-    flows = {(r[0], r[1]): r[2:] for r in lab.ch_rows(
-        f"SELECT host, flow_id, proto, hex(saddr), hex(daddr), sport, dport, has_tuple, direction FROM {db}.ms_flows FINAL "
-        f"WHERE flow_id IN ({idlist})")}
-    funcs = {}
-    for h, fid, func, s in lab.ch_rows(
-            f"SELECT host, flow_id, func_id, sum(samples) AS s FROM {db}.ms_flow_rollup FINAL "
-            f"WHERE flow_id IN ({idlist}) GROUP BY host, flow_id, func_id ORDER BY s DESC LIMIT 3 BY host, flow_id"):
-        funcs.setdefault((h, fid), []).append((func, int(s)))
-    fids = sorted({f for v in funcs.values() for f, _ in v})
-    names = {}
-    if fids:
-        for h, func, name, module in lab.ch_rows(f"SELECT host, func_id, name, module FROM {db}.ms_functions FINAL "
-                                                 f"WHERE func_id IN ({','.join(fids)})"):
-            names[(h, func)] = f"{name} ({os.path.basename(module)})" if module else name
+                      "GROUP BY host, flow_id ORDER BY host, s DESC LIMIT 5 BY host")
+    # the demo's own flows, found by their ports (both directions of each connection)
+    mine = lab.ch_rows(f"SELECT host, flow_id, proto, hex(saddr), hex(daddr), sport, dport, has_tuple, direction "
+                       f"FROM {db}.ms_flows FINAL WHERE has_tuple AND (sport IN ({ACC_PORT}, {IPERF_PORT}, {lo_port}) "
+                       f"OR dport IN ({ACC_PORT}, {IPERF_PORT}, {lo_port}))")
+    ids = {r[1] for r in top} | {r[1] for r in mine}
+    flows = {}
+    if ids:
+        flows = {(r[0], r[1]): r[2:] for r in lab.ch_rows(
+            f"SELECT host, flow_id, proto, hex(saddr), hex(daddr), sport, dport, has_tuple, direction "
+            f"FROM {db}.ms_flows FINAL WHERE flow_id IN ({','.join(sorted(ids))})")}
+    funcs = Funcs(lab, ids)
     host = None
     for h, fid, s in top:
         if h != host:
             host = h
             out(f"   {h}")
         t = flows.get((h, fid))
-        if t and t[5] == "1":
-            tup = f"{PROTO.get(int(t[0]), t[0])} {addr(t[1])}:{t[3]} -> {addr(t[2])}:{t[4]} {t[6]}"
-        else:
-            tup = f"flow {fid} (no tuple)"
-        out(f"     {tup:<49} {s:>7} samples  {what(t, lab.s.get('lo_port'))}")
-        for func, fs in funcs.get((h, fid), []):
-            out(f"         {fs:>7}  {names.get((h, func), '[unknown]' if func == '0' else 'func ' + func)}")
-    lo_port = lab.s.get("lo_port")
-    me = socket.gethostname()
-    if lo_port:
-        n, s = lab.ch_rows(
-            f"SELECT uniqExact(flow_id), sum(samples) FROM {db}.ms_flow_rollup FINAL WHERE host = '{me}' AND flow_id IN "
-            f"(SELECT flow_id FROM {db}.ms_flows FINAL WHERE host = '{me}' AND (sport = {lo_port} OR dport = {lo_port}))")[0]
-        out(f"   {me}: iperf3 loopback (port {lo_port}): {s} samples on {n} flows")
+        tup = tuple_text(t) + " " + t[6] if t and t[5] == "1" else f"flow {fid} (no tuple)"
+        out(f"     {tup:<49} {s:>7} samples  {what(t, lo_port, lab.s['ports'])}")
+        for fs, name in funcs.top(h, [fid]):
+            out(f"         {fs:>7}  {name}")
+    if not top:
+        out("   no flow-attributed samples")
+
+    section("the demo's load as each agent measured it (flows found by port, both directions)")
+    groups = {}
+    for r in mine:
+        label = what(r[2:], lo_port)
+        if label:
+            g = groups.setdefault((r[0], label), {"ids": set(), "tuple": None})
+            g["ids"].add(r[1])
+            t = r[2:]
+            # name the connection client -> server
+            if int(t[4]) in (ACC_PORT, IPERF_PORT, lo_port):
+                g["tuple"] = tuple_text(t, "<->")
+            elif g["tuple"] is None:
+                g["tuple"] = tuple_text((t[0], t[2], t[1], t[4], t[3]), "<->")
+    sums = {}
+    if mine:
+        for h, fid, s in lab.ch_rows(f"SELECT host, flow_id, sum(samples) FROM {db}.ms_flow_rollup FINAL WHERE flow_id IN "
+                                     f"({','.join(sorted({r[1] for r in mine}))}) GROUP BY host, flow_id"):
+            sums[(h, fid)] = int(s)
+    host = None
+    order = ["acc_service flow %d" % k for k in range(ACC_FLOWS)] + ["iperf3 lb -> db", "iperf3 loopback"]
+    for (h, label), g in sorted(groups.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1])
+                                                                 if kv[0][1] in order else 99)):
+        s = sum(sums.get((h, fid), 0) for fid in g["ids"])
+        if not s:
+            continue
+        if h != host:
+            host = h
+            out(f"   {h}")
+        out(f"     {label:<18} {g['tuple']:<46} {s:>7} samples")
+        for fs, name in funcs.top(h, g["ids"]):
+            out(f"         {fs:>7}  {name}")
+    if not groups:
+        out("   none of the demo's flows were measured")
+
     section("fleet events (msctl events; ClickHouse ms_fleet_events)")
     rc, text = lab.msctl("events", "--limit=10")
     n = lab.ch_rows(f"SELECT count() FROM {db}.ms_fleet_events FINAL")[0][0]

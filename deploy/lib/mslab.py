@@ -30,7 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-CH_BIN = shutil.which("clickhouse-server") or "/usr/bin/clickhouse-server"
+CH_BIN = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
 CH_BASE_CONFIG = "/etc/clickhouse-server/config.xml"
 PROM_BIN = shutil.which("prometheus") or "/usr/bin/prometheus"
 DB = "microsentinel"
@@ -118,16 +118,17 @@ class Procs:
         with open(self.log_path(name), "ab") as log:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True, cwd=cwd)
+        self.children[name] = p
         st = proc_stat(p.pid)
         with open(os.path.join(self.pid_dir, name + ".pid"), "w") as f:
             f.write(f"{p.pid} {st[1] if st else 0}\n")
-        self.children[name] = p
         return p
 
     def names(self):
-        if not os.path.isdir(self.pid_dir):
-            return []
-        return sorted(n[:-4] for n in os.listdir(self.pid_dir) if n.endswith(".pid"))
+        names = set(self.children)
+        if os.path.isdir(self.pid_dir):
+            names |= {n[:-4] for n in os.listdir(self.pid_dir) if n.endswith(".pid")}
+        return sorted(names)
 
     def pid(self, name):
         """The pid of name if that very process is still running, else None."""
@@ -168,6 +169,8 @@ class Procs:
         """SIGTERM, wait, then SIGKILL to the process group. Returns the exit code when this
         object started it, else None."""
         pid = self.pid(name)
+        if pid is None and name in self.children and self.children[name].poll() is None:
+            pid = self.children[name].pid  # started, pid file not written yet
         if pid is not None:
             try:
                 os.kill(pid, signal.SIGTERM)
