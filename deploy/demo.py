@@ -103,6 +103,9 @@ def held_prog_ids(pid):
 def bring_up(lab, a):
     p = a.prefix
     hosts = [(f"{p}-lb", {"role": "lb", "site": "demo"}), (f"{p}-db", {"role": "db", "site": "demo"})]
+    stale = lab.remove_stale(hosts)
+    if stale:
+        say("removed what an earlier demo left behind: " + ", ".join(stale))
     lab.net_up(hosts)
     lb, db = lab.s["hosts"]
     say(f"network: bridge {lab.s['bridge']} {lab.gw}/24; namespaces {lb['netns']} {lb['ip']} (role=lb), "

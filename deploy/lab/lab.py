@@ -35,10 +35,15 @@ def up(a):
     lab = mslab.Lab(a.state_dir, build=build, prefix=a.prefix, subnet=a.subnet, src=SRC)
     try:
         lab.check_binaries()
-        lab.save()
         t0 = time.time()
         hosts = [(f"{a.prefix}{i}", {"role": ROLES[(i - 1) % len(ROLES)], "rack": f"r{1 + (i - 1) % 2}"})
                  for i in range(1, a.n + 1)]
+        taken = lab.existing(hosts)
+        if taken:
+            print(f"lab: {', '.join(taken)} exist already (another lab with prefix {a.prefix}?): use another "
+                  "--prefix, or 'lab.py down --state-dir' of that lab", file=sys.stderr)
+            return 1
+        lab.save()
         lab.net_up(hosts)
         lab.start_clickhouse()
         lab.start_coordinator()

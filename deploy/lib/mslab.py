@@ -284,6 +284,41 @@ class Lab:
             self.s["hosts"].append({"netns": ns, "ip": ip, "labels": labels})
             self.save()
 
+    def planned_names(self, hosts):
+        """(namespaces, links) net_up(hosts) would create."""
+        p = self.s["prefix"]
+        return [ns for ns, _ in hosts], [self.s["bridge"]] + [f"{p}v{i}" for i in range(1, len(hosts) + 1)]
+
+    def existing(self, hosts):
+        """Those of planned_names(hosts) that exist already (left by a run whose state is lost)."""
+        nss, links = self.planned_names(hosts)
+        return ([ns for ns in nss if os.path.exists(f"/run/netns/{ns}")]
+                + [ln for ln in links if run(["ip", "link", "show", ln], check=False).returncode == 0])
+
+    def remove_stale(self, hosts):
+        """Removes what existing(hosts) names: processes still in those namespaces (SIGTERM, then
+        SIGKILL), the namespaces, the links. Returns the names removed."""
+        found = self.existing(hosts)
+        nss, _ = self.planned_names(hosts)
+        for ns in (n for n in found if n in nss):
+            pids = [int(x) for x in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                for pid in pids:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    wait_for(lambda: all(proc_stat(p) is None or proc_stat(p)[0] in "ZX" for p in pids), 20,
+                             f"processes in {ns}")
+                    break
+                except LabError:
+                    continue
+            run(["ip", "netns", "del", ns], check=False)
+        for ln in (n for n in found if n not in nss):
+            run(["ip", "link", "del", ln], check=False)
+        return found
+
     def net_down(self):
         """Deletes the namespaces and links of lab.json; returns what could not be removed."""
         left = []
