@@ -55,8 +55,12 @@ class Lab(unittest.TestCase):
         for b in (mslab.CH_BIN, mslab.PROM_BIN, os.path.join(mstest.BUILD, "coordinator", "msctl")):
             if not os.path.exists(b):
                 raise unittest.SkipTest(f"{b} missing")
-        if ours_netns() or ours_links():
-            self.fail(f"leftovers of an earlier run: {ours_netns()} {ours_links()}")
+        if ours_netns() or ours_links():  # a killed earlier run of this test: its names, remove them
+            print(f"removing leftovers of an earlier run: {ours_netns()} {ours_links()}")
+            for ns in ours_netns():
+                mstest.run(["ip", "netns", "del", ns], check=False)
+            for ln in ours_links():
+                mstest.run(["ip", "link", "del", ln], check=False)
         self.state = tempfile.mkdtemp(prefix="ms-lab-test-")
 
     def tearDown(self):
