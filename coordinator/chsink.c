@@ -147,6 +147,19 @@ int chsink_window(void *arg, const struct wire_window *w, void (*done)(void *, i
 	return r;
 }
 
+int chsink_fleet_event(void *arg, const struct chrows_fleet_event *e)
+{
+	struct chsink *s = arg;
+	struct chwriter_unit *u;
+	int r = chwriter_unit_take(s->w, &u);
+	if (r < 0)
+		return r;
+	if ((r = chrows_fleet_event(u, e)) == 0 && (r = chwriter_submit(s->w, &u, NULL, NULL)) == 0)
+		return 0;
+	chwriter_unit_free(u);
+	return r;
+}
+
 int chsink_metrics(void *arg, struct strbuf *sb)
 {
 	struct chsink *s = arg;

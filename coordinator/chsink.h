@@ -51,6 +51,12 @@ struct chsink *chsink_free(struct chsink *s);
  * calling done. */
 int chsink_window(void *arg, const struct wire_window *w, void (*done)(void *done_arg, int status), void *done_arg);
 
+/* ctlplane_store_fn: one fleet event as an ms_fleet_events row through the same writer as the
+ * windows (batched; spooled while ClickHouse is away, replayed in order). 0, or -EAGAIN (writer
+ * at its memory bound), -ENOSPC, -EINVAL: the event is not stored (the caller counts it). */
+struct chrows_fleet_event;
+int chsink_fleet_event(void *arg, const struct chrows_fleet_event *e);
+
 /* status source: the writer's metrics with prefix ms_coord_ch (rows_inserted_total{table},
  * spool_bytes, ...) plus ms_coord_ch_schema_version. */
 int chsink_metrics(void *arg, struct strbuf *sb);

@@ -48,6 +48,8 @@ struct coord_config {
 	uint64_t correlator_clear_ms;
 	uint64_t correlator_min_interval_ms;
 	double correlator_max_diag_fraction;
+	bool correlator_mode_signals;
+	uint64_t command_pending_ms;
 	/* ClickHouse */
 	char clickhouse_endpoint[256];
 	char clickhouse_user[64];

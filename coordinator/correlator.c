@@ -35,6 +35,7 @@ struct key {
 struct group_rate {
 	char group[CORRELATOR_GROUP_MAX];
 	uint64_t last_trigger_ms;
+	uint32_t triggered_keys;     /* keys of the group triggered and not cleared */
 };
 
 struct correlator {
@@ -240,6 +241,7 @@ static struct group_rate *rate_of(struct correlator *c, const char *group)
 	struct group_rate *g = &c->rates[c->nrates++];
 	snprintf(g->group, sizeof(g->group), "%s", group);
 	g->last_trigger_ms = 0;
+	g->triggered_keys = 0;
 	return g;
 }
 
@@ -269,6 +271,9 @@ int correlator_tick(struct correlator *c, uint64_t now_ms, struct correlator_dec
 			if (now_ms >= k->last_ms + c->o.clear_ms) {
 				k->triggered = false;
 				k->suppressed = false;
+				struct group_rate *g = rate_of(c, k->group);
+				if (g && g->triggered_keys)
+					g->triggered_keys--;
 				r = emit(c, &out, &n, &cap, CORRELATOR_CLEAR, k, 0, 0);
 				c->st.clears++;
 			} else if (k->nhits && k->until_ms < now_ms + c->o.diag_ttl_ms / 2) {
@@ -301,12 +306,17 @@ int correlator_tick(struct correlator *c, uint64_t now_ms, struct correlator_dec
 			k->suppressed = false;
 			k->until_ms = now_ms + c->o.diag_ttl_ms;
 			g->last_trigger_ms = now_ms;
+			g->triggered_keys++;
 			r = emit(c, &out, &n, &cap, kind, k, k->nhits, k->until_ms);
 			c->st.triggers++;
 		} else if (!k->suppressed) {
 			k->suppressed = true;
 			r = emit(c, &out, &n, &cap, kind, k, k->nhits, 0);
 			c->st.suppressed++;
+			if (kind == CORRELATOR_SUPPRESSED_RATE)
+				c->st.suppressed_rate++;
+			else
+				c->st.suppressed_cap++;
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -333,6 +343,10 @@ void correlator_get_stats(struct correlator *c, uint64_t now_ms, struct correlat
 	ret->hosts = c->nhosts;
 	ret->keys = c->nkeys;
 	ret->hosts_in_diagnostic = 0;
+	ret->groups_in_diagnostic = 0;
+	for (uint32_t i = 0; i < c->nrates; i++)
+		if (c->rates[i].triggered_keys)
+			ret->groups_in_diagnostic++;
 	for (uint32_t i = 0; i < c->nhosts; i++)
 		if (c->hosts[i].diag_until_ms > now_ms)
 			ret->hosts_in_diagnostic++;

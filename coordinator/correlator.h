@@ -54,7 +54,9 @@ struct correlator_decision {
 
 struct correlator_stats {
 	uint64_t signals, unknown_host, key_drops, triggers, extends, clears, suppressed;
+	uint64_t suppressed_rate, suppressed_cap;
 	uint32_t hosts, keys, hosts_in_diagnostic;
+	uint32_t groups_in_diagnostic;   /* groups with a trigger not yet cleared */
 };
 
 struct correlator;

@@ -55,6 +55,7 @@ static void test_count_trigger_extend_clear(void **state)
 	struct correlator_stats st;
 	correlator_get_stats(c, 2000, &st);
 	assert_int_equal(st.hosts_in_diagnostic, 3);
+	assert_int_equal(st.groups_in_diagnostic, 1);
 	assert_int_equal(tick(c, 3000, &d), 0); /* no repeat */
 	/* signals go on: extended before the TTL (22000) runs out */
 	correlator_signal(c, "lb-1", KEY, 12500);
@@ -69,6 +70,7 @@ static void test_count_trigger_extend_clear(void **state)
 	correlator_decisions_free(d, 1);
 	correlator_get_stats(c, 27500, &st);
 	assert_int_equal(st.hosts_in_diagnostic, 0);
+	assert_int_equal(st.groups_in_diagnostic, 0);
 	assert_int_equal(st.triggers, 1);
 	assert_int_equal(st.clears, 1);
 	correlator_free(c);
@@ -132,6 +134,11 @@ static void test_rate_limit(void **state)
 	correlator_signal(c, "lb-1", KEY, 5500);
 	correlator_signal(c, "lb-3", KEY, 5500);
 	assert_int_equal(tick(c, 5500, &d), 0);
+	struct correlator_stats st;
+	correlator_get_stats(c, 5500, &st);
+	assert_int_equal(st.suppressed_rate, 1);
+	assert_int_equal(st.suppressed_cap, 0);
+	assert_int_equal(st.groups_in_diagnostic, 0);
 	/* after the interval it triggers */
 	correlator_signal(c, "lb-1", KEY, 61000);
 	correlator_signal(c, "lb-2", KEY, 61000);

@@ -8,18 +8,28 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "chrows.h"
 #include "evlog.h"
 #include "fleet.pb-c.h"
 #include "opapi.h"
 #include "registry.h"
 #include "rpc.h"
 #include "watch.h"
+
+/* Fleet event kinds counted by name; anything else is "other". */
+static const char *const kinds[] = {
+	"trigger", "extend", "clear", "suppressed_rate", "suppressed_cap", "mode_set", "budget_set",
+	"targets_set", "pmu_set", "agent_connected", "agent_disconnected", "command_failed",
+	"command_delivered", "command_expired", "other",
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 struct ctlplane {
 	struct evlog *events, *anomalies;
@@ -38,6 +48,11 @@ struct ctlplane {
 	bool stop;
 	struct watch_agent wa;       /* ticker scratch (large) */
 	struct registry_agent ra;
+	char coordinator[24];        /* id as 16 hex digits */
+	ctlplane_store_fn store;
+	void *store_arg;
+	bool mode_signals;
+	atomic_uint_fast64_t by_kind[NKINDS], seq, stored, store_failed;
 };
 
 static uint64_t mono_ms(void)
@@ -76,7 +91,7 @@ static void apply(struct ctlplane *c, const struct correlator_decision *d)
 	snprintf(detail, sizeof(detail), "key=%s agreeing=%u/%u", d->key, d->agreeing, d->group_hosts);
 	uint64_t id = 0;
 	char **names = calloc(d->nagents ? d->nagents : 1, sizeof(*names));
-	uint32_t queued = 0;
+	uint32_t queued = 0, pending = 0;
 	if (d->kind == CORRELATOR_TRIGGER || d->kind == CORRELATOR_EXTEND || d->kind == CORRELATOR_CLEAR) {
 		Ms__V1__Command cmd = MS__V1__COMMAND__INIT;
 		char reason[256];
@@ -88,11 +103,15 @@ static void apply(struct ctlplane *c, const struct correlator_decision *d)
 		cmd.mode = d->kind == CORRELATOR_CLEAR ? MS__V1__MODE_REQUEST__MODE_REQUEST_AUTO
 						       : MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC;
 		cmd.ttl_ms = d->kind == CORRELATOR_CLEAR ? 0 : c->diag_ttl_ms;
-		for (uint32_t i = 0; i < d->nagents; i++)
-			if (watch_push(c->watch, d->agents[i], &cmd) == 0 && names)
+		for (uint32_t i = 0; i < d->nagents; i++) {
+			int r = watch_push(c->watch, d->agents[i], &cmd);
+			pending += r == WATCH_PENDED;
+			if ((r == 0 || r == WATCH_PENDED) && names)
 				names[queued++] = (char *)d->agents[i];
+		}
 		size_t l = strlen(detail);
-		snprintf(detail + l, sizeof(detail) - l, " pushed=%u/%u ttl_ms=%" PRIu64, queued, d->nagents, cmd.ttl_ms);
+		snprintf(detail + l, sizeof(detail) - l, " pushed=%u/%u pending=%u ttl_ms=%" PRIu64, queued - pending,
+			 d->nagents, pending, cmd.ttl_ms);
 	} else {
 		size_t l = strlen(detail);
 		snprintf(detail + l, sizeof(detail) - l, " (%s)",
@@ -100,6 +119,120 @@ static void apply(struct ctlplane *c, const struct correlator_decision *d)
 	}
 	opapi_fleet_event(c->events, kind, d->group, (const char *const *)names, queued, detail, id);
 	free(names);
+}
+
+/* The value of "name=" in a detail line (up to the next space), or "" . */
+static void detail_field(const char *detail, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	out[0] = 0;
+	for (const char *p = detail; (p = strstr(p, name)) != NULL; p += nl) {
+		if ((p != detail && p[-1] != ' ') || p[nl] != '=')
+			continue;
+		p += nl + 1;
+		size_t n = strcspn(p, " ");
+		snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+		return;
+	}
+}
+
+/* evlog tap: counts every fleet event by kind and stores it as an ms_fleet_events row. The
+ * message is unpacked again (a few microseconds; events are rare) so every producer — opapi,
+ * watch, the correlator — is stored through one path. */
+static void on_event(void *arg, uint64_t ts_ns, const uint8_t *msg, size_t len)
+{
+	struct ctlplane *c = arg;
+	Ms__V1__FleetEvent *ev = ms__v1__fleet_event__unpack(NULL, len, msg);
+	if (!ev)
+		return;
+	size_t k = 0;
+	while (k < NKINDS - 1 && strcmp(kinds[k], ev->kind) != 0)
+		k++;
+	atomic_fetch_add(&c->by_kind[k], 1);
+	if (c->store) {
+		char mode[32], ttl[24], reason[256] = "";
+		detail_field(ev->detail, "mode", mode, sizeof(mode));
+		if (!strcmp(ev->kind, "trigger") || !strcmp(ev->kind, "extend"))
+			snprintf(mode, sizeof(mode), "diagnostic");
+		else if (!strcmp(ev->kind, "clear"))
+			snprintf(mode, sizeof(mode), "auto");
+		detail_field(ev->detail, "ttl_ms", ttl, sizeof(ttl));
+		const char *rs = strstr(ev->detail, "reason=");
+		if (rs) /* operator commands: free text, last */
+			snprintf(reason, sizeof(reason), "%s", rs + 7);
+		else
+			detail_field(ev->detail, "key", reason, sizeof(reason));
+		struct chrows_fleet_event row = {
+			.ts_ns = ts_ns,
+			.coordinator = c->coordinator,
+			.seq = atomic_fetch_add(&c->seq, 1) + 1,
+			.kind = ev->kind,
+			.group_key = ev->group,
+			.hosts = (const char *const *)ev->agents,
+			.nhosts = (uint32_t)ev->n_agents,
+			.mode = mode,
+			.ttl_ms = strtoull(ttl, NULL, 10),
+			.reason = reason,
+			.details = ev->detail,
+		};
+		if (c->store(c->store_arg, &row) == 0)
+			atomic_fetch_add(&c->stored, 1);
+		else
+			atomic_fetch_add(&c->store_failed, 1);
+	}
+	ms__v1__fleet_event__free_unpacked(ev, NULL);
+}
+
+static void head(struct strbuf *sb, const char *name, const char *type, const char *help)
+{
+	strbuf_appendf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(struct strbuf *sb, const char *name, const char *help, uint64_t v)
+{
+	head(sb, name, "counter", help);
+	strbuf_appendf(sb, "%s %" PRIu64 "\n", name, v);
+}
+
+int ctlplane_metrics(void *arg, struct strbuf *sb)
+{
+	struct ctlplane *c = arg;
+	struct correlator_stats cs;
+	correlator_get_stats(c->corr, mono_ms(), &cs);
+	struct watch_stats ws;
+	watch_get_stats(c->watch, &ws);
+	counter(sb, "ms_coord_fleet_triggers_total", "Fleet triggers raised by the correlator.", cs.triggers);
+	counter(sb, "ms_coord_fleet_extends_total", "Fleet triggers extended while their signals went on.", cs.extends);
+	counter(sb, "ms_coord_fleet_clears_total", "Fleet triggers cleared (group sent back to automatic mode).", cs.clears);
+	head(sb, "ms_coord_fleet_suppressed_total", "counter", "Fleet triggers suppressed, by reason (rate limit, cap on the fleet in diagnostic).");
+	strbuf_appendf(sb, "ms_coord_fleet_suppressed_total{reason=\"rate\"} %" PRIu64 "\n", cs.suppressed_rate);
+	strbuf_appendf(sb, "ms_coord_fleet_suppressed_total{reason=\"cap\"} %" PRIu64 "\n", cs.suppressed_cap);
+	head(sb, "ms_coord_fleet_groups_diagnostic", "gauge", "Groups with a fleet trigger not yet cleared.");
+	strbuf_appendf(sb, "ms_coord_fleet_groups_diagnostic %" PRIu32 "\n", cs.groups_in_diagnostic);
+	head(sb, "ms_coord_fleet_hosts_diagnostic", "gauge", "Agents the correlator holds in diagnostic (trigger TTL not over).");
+	strbuf_appendf(sb, "ms_coord_fleet_hosts_diagnostic %" PRIu32 "\n", cs.hosts_in_diagnostic);
+	counter(sb, "ms_coord_fleet_signals_total", "Per-host signals given to the correlator (anomalies, mode escalations).", cs.signals);
+	head(sb, "ms_coord_fleet_signals_dropped_total", "counter", "Signals the correlator could not use, by reason.");
+	strbuf_appendf(sb, "ms_coord_fleet_signals_dropped_total{reason=\"unknown_host\"} %" PRIu64 "\n", cs.unknown_host);
+	strbuf_appendf(sb, "ms_coord_fleet_signals_dropped_total{reason=\"key_limit\"} %" PRIu64 "\n", cs.key_drops);
+	head(sb, "ms_coord_fleet_events_total", "counter", "Fleet events recorded, by kind.");
+	for (size_t k = 0; k < NKINDS; k++)
+		strbuf_appendf(sb, "ms_coord_fleet_events_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
+			       (uint64_t)atomic_load(&c->by_kind[k]));
+	counter(sb, "ms_coord_fleet_events_stored_total", "Fleet events handed to ClickHouse (ms_fleet_events; inserted or spooled).",
+		atomic_load(&c->stored));
+	counter(sb, "ms_coord_fleet_events_store_failed_total", "Fleet events ClickHouse storage refused (writer at its memory bound).",
+		atomic_load(&c->store_failed));
+	counter(sb, "ms_coord_fleet_event_watch_drops_total", "Fleet events a WatchEvents client missed (its queue was full).",
+		evlog_watch_drops(c->events));
+	head(sb, "ms_coord_fleet_commands_pending", "gauge", "Commands kept for agents that are not connected.");
+	strbuf_appendf(sb, "ms_coord_fleet_commands_pending %" PRIu64 "\n", ws.pending);
+	head(sb, "ms_coord_fleet_pending_commands_total", "counter", "Commands for agents that were not connected, by outcome.");
+	const char *out[] = { "kept", "delivered", "expired", "refused" };
+	uint64_t v[] = { ws.pended, ws.delivered, ws.expired, ws.refused };
+	for (int i = 0; i < 4; i++)
+		strbuf_appendf(sb, "ms_coord_fleet_pending_commands_total{outcome=\"%s\"} %" PRIu64 "\n", out[i], v[i]);
+	return 0;
 }
 
 static void *ticker(void *arg)
@@ -120,6 +253,7 @@ static void *ticker(void *arg)
 			break;
 		pthread_mutex_unlock(&c->mu);
 		sync_hosts(c);
+		watch_sweep(c->watch);
 		struct correlator_decision *d = NULL;
 		size_t n = 0;
 		if (correlator_tick(c->corr, mono_ms(), &d, &n) == 0) {
@@ -135,9 +269,12 @@ static void *ticker(void *arg)
 
 void ctlplane_window(struct ctlplane *c, const struct wire_window *w)
 {
-	if (!c || !w->nanomalies)
+	if (!c)
 		return;
 	uint64_t now = mono_ms();
+	/* a pin of ours (or an operator's) explains diagnostic: only the agent's own escalation counts */
+	if (c->mode_signals && w->mode == 1 && !watch_pin_of(c->watch, w->agent_id))
+		correlator_signal(c->corr, w->agent_id, CTLPLANE_MODE_KEY, now);
 	for (uint32_t i = 0; i < w->nanomalies; i++) {
 		const struct wire_anomaly *a = &w->anomalies[i];
 		char key[CORRELATOR_KEY_MAX];
@@ -175,11 +312,17 @@ int ctlplane_new(const struct ctlplane_opts *o, struct ctlplane **ret)
 	snprintf(c->group_label, sizeof(c->group_label), "%s", o->group_label && o->group_label[0] ? o->group_label : "role");
 	c->tick_ms = o->tick_ms ? o->tick_ms : 1000;
 	c->diag_ttl_ms = o->corr.diag_ttl_ms ? o->corr.diag_ttl_ms : 60000;
+	snprintf(c->coordinator, sizeof(c->coordinator), "%016" PRIx64, o->coordinator_id);
+	c->store = o->store_event;
+	c->store_arg = o->store_arg;
+	c->mode_signals = o->mode_signals;
 	int r;
 	if ((r = evlog_new(CTLPLANE_EVENTS, &c->events)) < 0 || (r = evlog_new(CTLPLANE_ANOMALIES, &c->anomalies)) < 0 ||
 	    (r = watch_new(o->max_agents ? o->max_agents : 10000, opapi_on_watch_event, c->events, &c->watch)) < 0 ||
 	    (r = correlator_new(&o->corr, &c->corr)) < 0)
 		goto fail;
+	evlog_set_tap(c->events, on_event, c);
+	watch_set_pending(c->watch, o->pending_ms);
 	struct opapi_opts ao = { .reg = o->reg, .watch = c->watch, .events = c->events, .anomalies = c->anomalies,
 				 .ingest = o->ingest, .corr = c->corr };
 	if ((r = opapi_new(&ao, &c->api)) < 0)

@@ -10,11 +10,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "chrows.h"
 #include "ctlplane.h"
 #include "evlog.h"
 #include "fleet.pb-c.h"
@@ -139,10 +141,264 @@ static void test_correlation_four_agents(void **state)
 	ctlplane_free(cp);
 }
 
+/* A store that remembers the kinds of the rows it was given (the ClickHouse stand-in). */
+struct store {
+	pthread_mutex_t mu;
+	char kinds[64][32];
+	uint32_t n;
+	uint64_t ttl_of_mode_set;
+	char mode_of_mode_set[16];
+};
+
+static int store_row(void *arg, const struct chrows_fleet_event *e)
+{
+	struct store *st = arg;
+	pthread_mutex_lock(&st->mu);
+	if (st->n < 64)
+		snprintf(st->kinds[st->n++], sizeof(st->kinds[0]), "%s", e->kind);
+	if (strcmp(e->kind, "mode_set") == 0 && !st->mode_of_mode_set[0]) {
+		st->ttl_of_mode_set = e->ttl_ms;
+		snprintf(st->mode_of_mode_set, sizeof(st->mode_of_mode_set), "%s", e->mode);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+static uint32_t stored(struct store *st, const char *kind)
+{
+	uint32_t n = 0;
+	pthread_mutex_lock(&st->mu);
+	for (uint32_t i = 0; i < st->n; i++)
+		n += strcmp(st->kinds[i], kind) == 0;
+	pthread_mutex_unlock(&st->mu);
+	return n;
+}
+
+static void wait_stored(struct store *st, const char *kind, uint32_t n)
+{
+	for (int i = 0; i < 500 && stored(st, kind) < n; i++)
+		usleep(20000);
+	assert_int_equal(stored(st, kind), n);
+}
+
+/* SetMode / SetBudget on one host; returns the reply's agent count or -code. */
+static int set_mode(struct rpc_client *cli, const char *host, int mode, uint64_t ttl_ms)
+{
+	char *hosts[1] = { (char *)host };
+	Ms__V1__Selector sel = MS__V1__SELECTOR__INIT;
+	sel.hosts = hosts;
+	sel.n_hosts = 1;
+	Ms__V1__SetModeRequest r = MS__V1__SET_MODE_REQUEST__INIT;
+	r.selector = &sel;
+	r.mode = mode;
+	r.ttl_ms = ttl_ms;
+	r.reason = "unit";
+	uint8_t buf[256], *out = NULL;
+	size_t n = ms__v1__set_mode_request__pack(&r, buf), on = 0;
+	struct rpc_status st;
+	int rc = rpc_call(cli, "/ms.v1.Coordinator/SetMode", buf, n, 2000, &out, &on, &st);
+	if (rc != 0)
+		return -rc;
+	Ms__V1__CommandReply *cr = ms__v1__command_reply__unpack(NULL, on, out);
+	assert_non_null(cr);
+	int agents = (int)cr->n_agents;
+	ms__v1__command_reply__free_unpacked(cr, NULL);
+	free(out);
+	return agents;
+}
+
+static int set_budget(struct rpc_client *cli, const char *host, uint64_t sentinel)
+{
+	char *hosts[1] = { (char *)host };
+	Ms__V1__Selector sel = MS__V1__SELECTOR__INIT;
+	sel.hosts = hosts;
+	sel.n_hosts = 1;
+	Ms__V1__Budgets b = MS__V1__BUDGETS__INIT;
+	b.sentinel_samples_per_sec = sentinel;
+	Ms__V1__SetBudgetRequest r = MS__V1__SET_BUDGET_REQUEST__INIT;
+	r.selector = &sel;
+	r.budgets = &b;
+	uint8_t buf[256], *out = NULL;
+	size_t n = ms__v1__set_budget_request__pack(&r, buf), on = 0;
+	int rc = rpc_call(cli, "/ms.v1.Coordinator/SetBudget", buf, n, 2000, &out, &on, NULL);
+	free(out);
+	return rc;
+}
+
+static void close_watch(struct ctlplane *cp, struct store *st, struct sim *a, uint32_t nth)
+{
+	rpc_cstream_cancel(a->s);
+	a->s = rpc_cstream_free(a->s);
+	wait_stored(st, "agent_disconnected", nth);
+	(void)cp;
+}
+
+/* Commands for an agent that is not connected: the latest of each kind is kept and sent when its
+ * Watch comes back (the TTL shortened by the time it waited; a newer mode replaces an older one);
+ * one whose TTL ran out is dropped with command_expired. Every fleet event also reaches the
+ * store as a row, and the metrics count the outcomes. */
+static void test_pending_commands(void **state)
+{
+	(void)state;
+	struct store st = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct ctlplane_opts o = {
+		.address = "127.0.0.1",
+		.token = "tok",
+		.tick_ms = 100,
+		.pending_ms = 60000,
+		.store_event = store_row,
+		.store_arg = &st,
+		.coordinator_id = 0xabc,
+	};
+	struct ctlplane *cp = NULL;
+	assert_int_equal(ctlplane_new(&o, &cp), 0);
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%u", ctlplane_port(cp));
+	struct rpc_client *cli = NULL;
+	struct rpc_client_opts co = { .target = target, .token = "tok" };
+	assert_int_equal(rpc_client_new(&co, &cli), 0);
+	struct sim a = { "lb-1", "lb", NULL };
+	open_watch(cli, &a);
+	wait_stored(&st, "agent_connected", 1);
+	close_watch(cp, &st, &a, 1);
+
+	/* away: kept, reported as queued for the agent */
+	assert_int_equal(set_mode(cli, "lb-1", MS__V1__MODE_REQUEST__MODE_REQUEST_SENTINEL, 0), 1);
+	assert_int_equal(set_mode(cli, "lb-1", MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC, 30000), 1);
+	assert_int_equal(set_budget(cli, "lb-1", 500), 0);
+	wait_stored(&st, "mode_set", 2);
+	assert_int_equal(st.ttl_of_mode_set, 0); /* the first: sentinel without TTL */
+	assert_string_equal(st.mode_of_mode_set, "sentinel");
+	usleep(300000);
+
+	/* back: the diagnostic pin (not the sentinel it replaced) and the budgets, in order */
+	open_watch(cli, &a);
+	Ms__V1__Command *c = next_cmd(&a, 10000);
+	assert_non_null(c);
+	assert_int_equal(c->body_case, MS__V1__COMMAND__BODY_MODE);
+	assert_int_equal(c->mode, MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC);
+	assert_true(c->ttl_ms > 20000 && c->ttl_ms < 30000);
+	ms__v1__command__free_unpacked(c, NULL);
+	c = next_cmd(&a, 10000);
+	assert_non_null(c);
+	assert_int_equal(c->body_case, MS__V1__COMMAND__BODY_BUDGETS);
+	ms__v1__command__free_unpacked(c, NULL);
+	assert_null(next_cmd(&a, 300));
+	wait_stored(&st, "command_delivered", 2);
+	/* connected: sent at once, nothing kept */
+	assert_int_equal(set_mode(cli, "lb-1", MS__V1__MODE_REQUEST__MODE_REQUEST_AUTO, 0), 1);
+	c = next_cmd(&a, 10000);
+	assert_non_null(c);
+	ms__v1__command__free_unpacked(c, NULL);
+
+	/* a TTL that runs out while the agent is away: dropped, not delivered */
+	close_watch(cp, &st, &a, 2);
+	assert_int_equal(set_mode(cli, "lb-1", MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC, 300), 1);
+	wait_stored(&st, "command_expired", 1);
+	open_watch(cli, &a);
+	wait_stored(&st, "agent_connected", 3);
+	assert_null(next_cmd(&a, 500));
+	assert_int_equal(stored(&st, "command_delivered"), 2);
+	/* unknown agents are still refused */
+	assert_int_equal(set_mode(cli, "ghost", MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC, 0), -RPC_NOT_FOUND);
+
+	struct strbuf sb;
+	strbuf_init(&sb, 1 << 20);
+	assert_int_equal(ctlplane_metrics(cp, &sb), 0);
+	assert_int_equal(strbuf_error(&sb), 0);
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_pending_commands_total{outcome=\"kept\"} 4\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_pending_commands_total{outcome=\"delivered\"} 2\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_pending_commands_total{outcome=\"expired\"} 1\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_commands_pending 0\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_events_total{kind=\"mode_set\"} 4\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_events_store_failed_total 0\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_triggers_total 0\n"));
+	strbuf_release(&sb);
+	/* every event reached the store */
+	assert_int_equal(evlog_total(ctlplane_events(cp)), st.n);
+
+	rpc_cstream_free(a.s);
+	rpc_client_free(cli);
+	ctlplane_free(cp);
+}
+
+/* mode_signals: windows in diagnostic from two unpinned hosts of a group trigger it; once the
+ * coordinator has pinned them their diagnostic windows are not signals. */
+static void test_mode_signals(void **state)
+{
+	(void)state;
+	struct ctlplane_opts o = {
+		.address = "127.0.0.1",
+		.token = "tok",
+		.tick_ms = 100,
+		.mode_signals = true,
+		.corr = { .span_ms = 2000, .min_hosts = 2, .diag_ttl_ms = 30000, .clear_ms = 1500, .max_diag_fraction = 1 },
+	};
+	struct ctlplane *cp = NULL;
+	assert_int_equal(ctlplane_new(&o, &cp), 0);
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%u", ctlplane_port(cp));
+	struct rpc_client *cli = NULL;
+	struct rpc_client_opts co = { .target = target, .token = "tok" };
+	assert_int_equal(rpc_client_new(&co, &cli), 0);
+	struct sim ag[3] = { { "lb-1", "lb", NULL }, { "lb-2", "lb", NULL }, { "db-1", "db", NULL } };
+	for (int i = 0; i < 3; i++)
+		open_watch(cli, &ag[i]);
+	for (int i = 0; i < 500 && count_events(cp) < 3; i++)
+		usleep(20000);
+	usleep(500000);
+	struct wire_window w;
+	memset(&w, 0, sizeof(w));
+	w.mode = 1;
+	snprintf(w.agent_id, sizeof(w.agent_id), "db-1");
+	ctlplane_window(cp, &w);
+	snprintf(w.agent_id, sizeof(w.agent_id), "lb-1");
+	ctlplane_window(cp, &w);
+	assert_null(next_cmd(&ag[0], 400));
+	snprintf(w.agent_id, sizeof(w.agent_id), "lb-2");
+	ctlplane_window(cp, &w);
+	for (int i = 0; i < 2; i++) {
+		Ms__V1__Command *c = next_cmd(&ag[i], 10000);
+		assert_non_null(c);
+		assert_int_equal(c->mode, MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC);
+		assert_non_null(strstr(c->reason, CTLPLANE_MODE_KEY));
+		ms__v1__command__free_unpacked(c, NULL);
+	}
+	assert_null(next_cmd(&ag[2], 300));
+	/* pinned now: their diagnostic windows are ours, not signals; the trigger clears */
+	for (int k = 0; k < 5; k++) {
+		for (int i = 0; i < 2; i++) {
+			snprintf(w.agent_id, sizeof(w.agent_id), "%s", ag[i].id);
+			ctlplane_window(cp, &w);
+		}
+		usleep(100000);
+	}
+	for (int i = 0; i < 2; i++) {
+		Ms__V1__Command *c = next_cmd(&ag[i], 15000);
+		assert_non_null(c);
+		assert_int_equal(c->mode, MS__V1__MODE_REQUEST__MODE_REQUEST_AUTO);
+		ms__v1__command__free_unpacked(c, NULL);
+	}
+	struct strbuf sb;
+	strbuf_init(&sb, 1 << 20);
+	assert_int_equal(ctlplane_metrics(cp, &sb), 0);
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_triggers_total 1\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_clears_total 1\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_signals_total 3\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_groups_diagnostic 0\n"));
+	strbuf_release(&sb);
+	for (int i = 0; i < 3; i++)
+		rpc_cstream_free(ag[i].s);
+	rpc_client_free(cli);
+	ctlplane_free(cp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_correlation_four_agents),
+		cmocka_unit_test(test_pending_commands),
+		cmocka_unit_test(test_mode_signals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

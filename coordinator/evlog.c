@@ -23,6 +23,8 @@ struct evlog {
 	struct ent *ring;
 	uint32_t cap, head, n;
 	uint64_t total, drops;
+	evlog_tap_fn tap;
+	void *tap_arg;
 	struct rpc_stream *watchers[EVLOG_MAX_WATCHERS];
 };
 
@@ -74,7 +76,15 @@ int evlog_add(struct evlog *l, uint64_t ts_ns, const uint8_t *msg, size_t len)
 		if (l->watchers[i] && rpc_stream_send(l->watchers[i], msg, len) == -ENOSPC)
 			l->drops++;
 	pthread_mutex_unlock(&l->mu);
+	if (l->tap)
+		l->tap(l->tap_arg, ts_ns, msg, len);
 	return 0;
+}
+
+void evlog_set_tap(struct evlog *l, evlog_tap_fn tap, void *arg)
+{
+	l->tap = tap;
+	l->tap_arg = arg;
 }
 
 uint64_t evlog_total(struct evlog *l)

@@ -99,9 +99,9 @@ struct pushctx {
 	struct opapi *a;
 	const Ms__V1__Selector *sel;
 	const Ms__V1__Command *cmd;
-	char **queued;
-	uint32_t nqueued, matched;
-	char missing[160];
+	char **queued;               /* sent, then pending (kept for the agent's next Watch) */
+	uint32_t nqueued, matched, npending;
+	char missing[160], pending[160];
 };
 
 static int push_one(void *c, struct opapi_view *v)
@@ -111,7 +111,13 @@ static int push_one(void *c, struct opapi_view *v)
 		return 0;
 	p->matched++;
 	int r = watch_push(p->a->o.watch, v->id, p->cmd);
-	if (r == 0) {
+	if (r == WATCH_PENDED) {
+		p->npending++;
+		size_t l = strlen(p->pending);
+		if (l + strlen(v->id) + 2 < sizeof(p->pending))
+			snprintf(p->pending + l, sizeof(p->pending) - l, "%s%s", l ? "," : "", v->id);
+	}
+	if (r == 0 || r == WATCH_PENDED) {
 		char **q = realloc(p->queued, (p->nqueued + 1) * sizeof(*q));
 		if (!q)
 			return -ENOMEM;
@@ -159,9 +165,11 @@ static void issue(struct opapi *a, const Ms__V1__Selector *sel, Ms__V1__Command 
 	} else if (!p.nqueued) {
 		opapi_fail(rep, RPC_UNAVAILABLE, "no matching agent is connected (Watch): %s", p.missing);
 	} else {
-		char detail[512];
-		snprintf(detail, sizeof(detail), "%s ttl_ms=%llu reason=%.200s%s%s", what, (unsigned long long)cmd->ttl_ms,
-			 cmd->reason, p.missing[0] ? " not_connected=" : "", p.missing);
+		char detail[800];
+		/* reason goes last: it is free text (the ClickHouse row parses the fields before it) */
+		snprintf(detail, sizeof(detail), "%s ttl_ms=%llu%s%s%s%s reason=%.200s", what, (unsigned long long)cmd->ttl_ms,
+			 p.missing[0] ? " not_connected=" : "", p.missing, p.pending[0] ? " pending=" : "", p.pending,
+			 cmd->reason);
 		opapi_fleet_event(a->o.events, kind, "", (const char *const *)p.queued, p.nqueued, detail, cmd->id);
 		Ms__V1__CommandReply cr = MS__V1__COMMAND_REPLY__INIT;
 		cr.command_id = cmd->id;

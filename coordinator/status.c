@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -25,7 +26,7 @@ struct source {
 struct status {
 	struct status_opts o;
 	struct source src[STATUS_MAX_SOURCES];
-	uint32_t nsrc;
+	atomic_uint nsrc;            /* published after the slot is written: renders may run */
 };
 
 static uint64_t mono_ms(void)
@@ -55,9 +56,11 @@ struct status *status_free(struct status *s)
 
 int status_add_source(struct status *s, int (*render)(void *arg, struct strbuf *sb), void *arg)
 {
-	if (s->nsrc == STATUS_MAX_SOURCES)
+	unsigned n = atomic_load(&s->nsrc);
+	if (n == STATUS_MAX_SOURCES)
 		return -ENOSPC;
-	s->src[s->nsrc++] = (struct source){ render, arg };
+	s->src[n] = (struct source){ render, arg };
+	atomic_store(&s->nsrc, n + 1);
 	return 0;
 }
 
@@ -110,7 +113,7 @@ int status_render_metrics(struct status *s, struct strbuf *sb)
 	strbuf_appendf(sb, "ms_coord_cpu_seconds_total %.6f\n",
 		       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 			       (double)ru.ru_stime.tv_usec / 1e6);
-	for (uint32_t i = 0; i < s->nsrc; i++)
+	for (uint32_t i = 0, n = atomic_load(&s->nsrc); i < n; i++)
 		s->src[i].render(s->src[i].arg, sb);
 	return strbuf_error(sb);
 }

@@ -2,7 +2,8 @@
  * SPEC §13 names), GET /healthz and GET /api/v1/agents (the registry as JSON). Other modules
  * (ClickHouse writer, correlator) append their own metrics through status_add_source. It is
  * not the operator API (gRPC). Thread-safety: renders run on httpd threads and only read
- * thread-safe sources; status_add_source before status_register. */
+ * thread-safe sources; status_add_source from one thread, also after status_register (a source
+ * must outlive the httpd). */
 #ifndef MS_STATUS_H
 #define MS_STATUS_H
 

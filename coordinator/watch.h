@@ -3,8 +3,12 @@
  * results agents send back. Pushes are commands packed once and queued on the agent's stream
  * (rpc.h: bounded, sent from the caller's thread). It remembers, per agent that ever watched
  * (bounded by max_agents), its labels, connection state, the last mode pin pushed and the last
- * result. It does not choose agents (opapi.c resolves selectors) and does not retry: an agent
- * that is not connected is not sent the command, and the caller reports that.
+ * result. It does not choose agents (opapi.c resolves selectors) and does not retry. An agent
+ * that is not connected is not sent the command; with pending commands on (watch_set_pending)
+ * the latest command of each kind (mode, budgets, targets, PMU) is kept for it instead and sent
+ * when its Watch comes back, with what is left of its TTL (a command without a TTL is kept for
+ * the pending time); a newer command of the kind replaces it, an expired one is dropped with a
+ * "command_expired" event. Bounded: WATCH_PENDING_KINDS per agent, WATCH_PENDING_MAX_BYTES in all.
  * Thread-safety: one mutex; callbacks (on_event) run without it held. */
 #ifndef MS_WATCH_H
 #define MS_WATCH_H
@@ -19,6 +23,9 @@ struct Ms__V1__Command;
 
 #define WATCH_METHOD_WATCH "/ms.v1.AgentControl/Watch"
 #define WATCH_METHOD_REPORT "/ms.v1.AgentControl/Report"
+#define WATCH_PENDED 1                          /* watch_push: kept for the agent's next Watch */
+#define WATCH_PENDING_KINDS 4                   /* mode, budgets, targets, PMU */
+#define WATCH_PENDING_MAX_BYTES (16u << 20)     /* packed pending commands, all agents */
 
 struct watch_agent {
 	char agent_id[WIRE_ID_MAX];
@@ -37,9 +44,16 @@ struct watch_agent {
 	bool last_ok;
 	char last_error[128];
 	uint64_t results;
+	uint32_t npending;           /* commands kept for its next Watch */
 };
 
-/* Fleet events watch raises: kind "agent_connected", "agent_disconnected", "command_failed". */
+struct watch_stats {
+	uint64_t pending, pending_bytes;   /* now */
+	uint64_t pended, delivered, expired, refused; /* refused: over WATCH_PENDING_MAX_BYTES */
+};
+
+/* Fleet events watch raises: kind "agent_connected", "agent_disconnected", "command_failed",
+ * "command_delivered" and "command_expired" (pending commands). */
 typedef void (*watch_event_fn)(void *arg, const char *kind, const char *agent_id, const char *detail,
 			       uint64_t command_id);
 
@@ -51,11 +65,22 @@ struct watch *watch_free(struct watch *w);
 /* The two methods to register with the rpc server. */
 void watch_methods(struct watch *w, struct rpc_method out[2]);
 
-/* Packs cmd and queues it on the agent's stream. -ENOENT (not connected), -ENOSPC (its queue
- * is full), -ENOMEM. A mode command records the pin. */
+/* Keeps commands for agents that are not connected up to max_ms (0: off, the default: such a
+ * push fails with -ENOENT). Call before the streams start. */
+void watch_set_pending(struct watch *w, uint64_t max_ms);
+/* Packs cmd and queues it on the agent's stream: 0. WATCH_PENDED when the agent is known but not
+ * connected and pending commands are on. -ENOENT (unknown, or not connected with pending off),
+ * -ENOSPC (its queue is full, or the pending bound), -ENOMEM. A mode command records the pin
+ * (a pending one when it is delivered). */
 int watch_push(struct watch *w, const char *agent_id, const struct Ms__V1__Command *cmd);
+/* Drops pending commands whose time is over (a "command_expired" event each). Cost: O(agents). */
+void watch_sweep(struct watch *w);
+void watch_get_stats(struct watch *w, struct watch_stats *ret);
 /* Copy of one agent's entry; -ENOENT. */
 int watch_get(struct watch *w, const char *agent_id, struct watch_agent *ret);
+/* The agent's current pin as the coordinator pushed it (ModeRequest; 0: none, or its TTL is
+ * over, or unknown agent). Cheaper than watch_get. */
+int watch_pin_of(struct watch *w, const char *agent_id);
 /* Number of entries; watch_get_at copies entry i (registration order). */
 uint32_t watch_count(struct watch *w);
 int watch_get_at(struct watch *w, uint32_t i, struct watch_agent *ret);
