@@ -343,12 +343,16 @@ int main(int argc, char **argv)
 				.max_diag_fraction = cfg.correlator_max_diag_fraction,
 				.max_hosts = (uint32_t)cfg.max_agents,
 			},
+			.coordinator_id = cid, .store_event = sink ? chsink_fleet_event : NULL, .store_arg = sink,
+			.pending_ms = cfg.command_pending_ms, .mode_signals = cfg.correlator_mode_signals,
 		};
 		if ((r = ctlplane_new(&cpo, &ctl)) < 0)
 			ms_err("GRPC-LISTEN", "cannot serve gRPC on %s:%u: %s (continuing without the control plane)",
 			       cfg.grpc_address, cfg.grpc_port, strerror(-r));
 		else
 			ms_info("GRPC-LISTEN", "serving gRPC on %s:%u", cfg.grpc_address, ctlplane_port(ctl));
+		if (ctl && status_add_source(stat, ctlplane_metrics, ctl) < 0) /* ctl is freed after the httpd */
+			ms_warn("METRICS-SOURCE", "no room for the fleet metrics on /metrics (continuing without them)");
 		atomic_store(&tee.ctl, ctl);
 	}
 	char port[32] = "";
