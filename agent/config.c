@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "sampler.h"
+#include "secretfile.h"
 #include "spool.h"
 #include "targets.h"
 
@@ -235,6 +236,18 @@ int agent_config_validate(const struct agent_config *c, struct conf_error *err)
 	if (ms_log_parse_level(c->log_level) < 0) {
 		snprintf(err->msg, sizeof(err->msg), "log_level '%s': expected error, warn, info or debug", c->log_level);
 		return -EINVAL;
+	}
+	/* secrets only from files only others cannot read (secretfile.h); checked here so a bad one
+	 * stops the agent before it loads anything */
+	const char *const secrets[2][2] = { { "token_file", c->token_file },
+					    { "clickhouse_password_file", c->clickhouse_password_file } };
+	for (int i = 0; i < 2; i++) {
+		int r = secrets[i][1][0] ? secretfile_check(secrets[i][1]) : 0;
+		if (r < 0) {
+			snprintf(err->msg, sizeof(err->msg), "%s %.200s: %s", secrets[i][0], secrets[i][1],
+				 secretfile_strerror(r));
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

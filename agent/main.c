@@ -30,6 +30,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "privdrop.h"
 #include "samplelog.h"
 #include "sampler.h"
 #include "symbolizer.h"
@@ -124,6 +125,28 @@ static void log_sampler_report(const struct sampler_report *rep)
 		rep->skb_copy_hook ? "on" : "off");
 	if (rep->xdp_err[0])
 		ms_warn("BPF-XDP-ATTACH", "XDP context injector: %s", rep->xdp_err);
+}
+
+/* BPF is loaded and attached and the perf events are open: keep only what the running agent
+ * still uses (privdrop.c says which and why). Here, before the first thread, so that every
+ * thread runs reduced. Returns 0 or a negative errno (logged). */
+static int drop_privileges(const struct agent_config *cfg)
+{
+	struct privdrop_env env;
+	struct privdrop_result res;
+	char kept[512];
+	privdrop_read_env(&env);
+	env.synthetic = cfg->perf_mock_mode;
+	env.low_port = (cfg->metrics_port && cfg->metrics_port < 1024) || (cfg->control_port && cfg->control_port < 1024);
+	int r = privdrop_apply(privdrop_agent_keep(&env), env.last_cap, &res);
+	if (r < 0) {
+		ms_err("PRIVDROP-FAILED", "cannot drop capabilities: %s", strerror(-r));
+		return r;
+	}
+	if (res.before)
+		ms_info("PRIVDROP", "capabilities reduced to %s (from %d); no_new_privs set",
+			privdrop_names(res.after, kept, sizeof(kept)), __builtin_popcountll(res.before));
+	return 0;
 }
 
 /* What the control plane last reported, to log its transitions once each (loop thread). */
@@ -468,6 +491,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+
+	if (drop_privileges(&cfg) < 0)
+		goto out;
 
 	if ((r = bqueue_new(CLOSED_QUEUE_LEN, &closed)) < 0 || (r = metrics_new(cfg.agent_id, &met)) < 0) {
 		ms_err("AGENT-INIT", "out of memory");

@@ -61,6 +61,20 @@ static const char *show(char buf[SHOW_BUF], const char *s)
 	return buf;
 }
 
+/* A mistyped or invented secret key ("token", "--clickhouse-password") gets the reason it does
+ * not exist: secrets are read only from files (secretfile.h), never from values or flags. */
+static const char *secret_hint(const char *name)
+{
+	if (!name)
+		return "";
+	size_t n = strlen(name);
+	bool file = n >= 5 && (!strcmp(name + n - 5, "_file") || !strcmp(name + n - 5, "-file"));
+	bool secret = strcasestr(name, "token") || strcasestr(name, "password") || strcasestr(name, "secret") ||
+		      strcasestr(name, "passwd");
+	return secret && !file ? " (secrets are never config values or flags: put it in a mode 0600 file named by "
+				  "the matching *_file key, e.g. token_file, clickhouse_password_file)" : "";
+}
+
 /* Own character class: the <ctype.h> ones follow the locale, the config grammar must not. */
 static bool is_digit(char c)
 {
@@ -361,8 +375,8 @@ int conf_set(const struct conf_schema *s, void *cfg, const char *key, const char
 	char sv[SHOW_BUF];
 	const struct conf_key *k = conf_find(s, key);
 	if (!k)
-		return set_err(err, -EINVAL, "%s%sunknown key '%s'", origin ? origin : "",
-			       origin ? ": " : "", show(sv, key ? key : "(null)"));
+		return set_err(err, -EINVAL, "%s%sunknown key '%s'%s", origin ? origin : "",
+			       origin ? ": " : "", show(sv, key ? key : "(null)"), secret_hint(key));
 	if (!cfg || !value)
 		return key_err(err, origin, k, "no value or no config");
 	return set_key(k, cfg, value, origin, err);
@@ -461,8 +475,8 @@ static int load_line(const struct conf_schema *s, void *cfg, const char *origin,
 	char *key = trim(p), *val = trim(eq + 1);
 	const struct conf_key *k = conf_find(s, key);
 	if (!k)
-		return set_err(err, -EINVAL, "%s: %s '%s'", origin,
-			       *key ? "unknown key" : "missing key before '='", show(sv, key));
+		return set_err(err, -EINVAL, "%s: %s '%s'%s", origin,
+			       *key ? "unknown key" : "missing key before '='", show(sv, key), secret_hint(key));
 	size_t idx = (size_t)(k - s->keys);
 	if (seen[idx])
 		return key_err(err, origin, k, "repeated (first set on line %u)", seen[idx]);
@@ -577,7 +591,7 @@ static int parse_flag(const struct conf_schema *s, void *cfg, int argc, char **a
 		}
 	}
 	if (!k)
-		return set_err(err, -EINVAL, "unknown flag '--%s'", show(sv, name));
+		return set_err(err, -EINVAL, "unknown flag '--%s'%s", show(sv, name), secret_hint(name));
 	flag_name(origin, k->name);
 	if (!val)
 		val = k->type == CONF_BOOL ? "true" : *i + 1 < argc ? argv[++*i] : NULL;

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "listenpolicy.h"
 #include "log.h"
+#include "secretfile.h"
 
 #define S(f) CONF_STR_FIELD(struct coord_config, f)
 #define F(f) CONF_FIELD(struct coord_config, f)
@@ -18,8 +20,8 @@ static const struct conf_choice durability_choices[] = {
 };
 
 static const struct conf_key keys[] = {
-	{ "listen_url", CONF_STRING, S(listen_url), "tcp://0.0.0.0:9300", 0, 0, NULL,
-	  "nng URL agents send windows to (tcp://, ipc://, tls+tcp://)" },
+	{ "listen_url", CONF_STRING, S(listen_url), "tcp://127.0.0.1:9300", 0, 0, NULL,
+	  "nng URL agents send windows to (tcp://, ipc://, tls+tcp://); beyond loopback it needs token_file or tls_ca_file" },
 	{ "token_file", CONF_STRING, S(token_file), "", 0, 0, NULL,
 	  "file holding the shared bearer token agents must present (empty = none)" },
 	{ "tls_cert_file", CONF_STRING, S(tls_cert_file), "", 0, 0, NULL, "server certificate (PEM) for tls+tcp://" },
@@ -94,6 +96,33 @@ const struct conf_schema coord_config_schema = {
 	.nkeys = sizeof(keys) / sizeof(keys[0]),
 };
 
+/* Secret files and the listen policy (docs/OPERATIONS.md, security). */
+static int check_security(const struct coord_config *c, struct conf_error *err)
+{
+	const char *const secrets[2][2] = { { "token_file", c->token_file },
+					    { "clickhouse_password_file", c->clickhouse_password_file } };
+	for (int i = 0; i < 2; i++) {
+		int r = secrets[i][1][0] ? secretfile_check(secrets[i][1]) : 0;
+		if (r < 0) {
+			snprintf(err->msg, sizeof(err->msg), "%s %.200s: %s", secrets[i][0], secrets[i][1],
+				 secretfile_strerror(r));
+			return -EINVAL;
+		}
+	}
+	/* Control surfaces beyond loopback only with authentication: agents and operators present
+	 * the token, or (nng, gRPC) a client certificate of tls_ca_file. The HTTP port has no TLS and
+	 * serves the agent list behind the token, so only the token counts there. */
+	bool tok = c->token_file[0] != 0, mtls = c->tls_ca_file[0] != 0;
+	if (listenpolicy_check("listen_url", c->listen_url, true, tok || mtls, "token_file or tls_ca_file (mutual TLS)",
+			       err->msg, sizeof(err->msg)) < 0 ||
+	    (c->grpc_port && listenpolicy_check("grpc_address", c->grpc_address, false, tok || mtls,
+						"token_file or tls_ca_file (mutual TLS)", err->msg, sizeof(err->msg)) < 0) ||
+	    (c->metrics_port && listenpolicy_check("metrics_address", c->metrics_address, false, tok, "token_file",
+						   err->msg, sizeof(err->msg)) < 0))
+		return -EINVAL;
+	return 0;
+}
+
 int coord_config_validate(const struct coord_config *c, struct conf_error *err)
 {
 	if (strncmp(c->listen_url, "tls+tcp://", 10) == 0 && (!c->tls_cert_file[0] || !c->tls_key_file[0])) {
@@ -118,5 +147,5 @@ int coord_config_validate(const struct coord_config *c, struct conf_error *err)
 		snprintf(err->msg, sizeof(err->msg), "log_level '%s': expected error, warn, info or debug", c->log_level);
 		return -EINVAL;
 	}
-	return 0;
+	return check_security(c, err);
 }

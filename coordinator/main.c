@@ -4,6 +4,7 @@
  * the stop flag set by signal handlers and the reject log's rate limiter. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -22,7 +23,9 @@
 #include "httpd.h"
 #include "ingest.h"
 #include "log.h"
+#include "privdrop.h"
 #include "registry.h"
+#include "secretfile.h"
 #include "status.h"
 #include "winstore.h"
 
@@ -77,23 +80,34 @@ bad:
 	return -EINVAL;
 }
 
-/* Reads a secret (token) file: at most cap - 1 bytes, trailing whitespace removed. */
-static int read_secret(const char *path, char *out, size_t cap)
+/* True when a listener below 1024 is to be bound (CAP_NET_BIND_SERVICE stays for it). */
+static bool low_port(const struct coord_config *cfg)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, out, cap);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	if ((size_t)n >= cap)
-		return -EFBIG;
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
-		n--;
-	out[n] = 0;
-	return n > 0 ? 0 : -ENODATA;
+	const char *c = strrchr(cfg->listen_url, ':');
+	long nng_port = c && strncmp(cfg->listen_url, "ipc:", 4) && strncmp(cfg->listen_url, "inproc:", 7)
+				? strtol(c + 1, NULL, 10) : 0;
+	return (nng_port > 0 && nng_port < 1024) || (cfg->metrics_port && cfg->metrics_port < 1024) ||
+	       (cfg->grpc_port && cfg->grpc_port < 1024);
+}
+
+/* The coordinator needs no capability: a root start is reduced to nothing (or only
+ * CAP_NET_BIND_SERVICE) before any thread exists (privdrop.h). Returns 0 or a negative errno. */
+static int drop_privileges(const struct coord_config *cfg)
+{
+	struct privdrop_env env;
+	struct privdrop_result res;
+	char kept[256];
+	privdrop_read_env(&env);
+	env.low_port = low_port(cfg);
+	int r = privdrop_apply(privdrop_coordinator_keep(&env), env.last_cap, &res);
+	if (r < 0) {
+		ms_err("PRIVDROP-FAILED", "cannot drop capabilities: %s", strerror(-r));
+		return r;
+	}
+	if (res.before)
+		ms_info("PRIVDROP", "capabilities reduced to %s (from %d); no_new_privs set",
+			privdrop_names(res.after, kept, sizeof(kept)), __builtin_popcountll(res.before));
+	return 0;
 }
 
 static void on_reject(void *arg, enum ingest_reason r, const char *agent, const char *peer, const char *detail)
@@ -255,10 +269,12 @@ int main(int argc, char **argv)
 	if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
 		cid = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 
+	if (drop_privileges(&cfg) < 0)
+		return 1;
 	if (cfg.init_schema)
 		return init_schema(&cfg);
-	if (cfg.token_file[0] && (r = read_secret(cfg.token_file, token, sizeof(token))) < 0) {
-		ms_err("CONFIG-INVALID", "token_file %s: %s", cfg.token_file, strerror(-r));
+	if (cfg.token_file[0] && (r = secretfile_read(cfg.token_file, token, sizeof(token))) < 0) {
+		ms_err("CONFIG-INVALID", "token_file %s: %s", cfg.token_file, secretfile_strerror(r));
 		return 2;
 	}
 	if (open_state(&cfg, &dd, &ws) < 0)
