@@ -274,5 +274,58 @@ class FleetCorrelation(unittest.TestCase):
                     self.assertEqual(coord.stop(), 0, coord.log())
 
 
+    def test_events_survive_clickhouse_outage(self):
+        """Fleet events raised while ClickHouse is down go to the writer's spool and reach
+        ms_fleet_events when it is back: none lost, none refused."""
+        tmp = tempfile.mkdtemp(prefix="ms-h1-corr-out-")
+        tok = os.path.join(tmp, "token")
+        with open(tok, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(tok, 0o600)
+        ms, fl = msgrpc.pb()
+        ch = clickhouse.Server().start()
+        sims = []
+        coord = None
+        try:
+            mport = msgrpc.free_port()
+            coord = msgrpc.Coordinator(tmp=os.path.join(tmp, "coord"), token_file=tok, extra=(
+                f"--metrics-port={mport}", f"--clickhouse-endpoint={ch.endpoint}", f"--clickhouse-database={DB}",
+                "--clickhouse-flush-ms=200")).start()
+            api = msgrpc.Client(coord.target, token=TOKEN)
+            sims = [msgrpc.SimAgent(coord.target, f"sim-{i}", {"role": "x"}, TOKEN) for i in (1, 2)]
+            msgrpc.wait_until(lambda: len(api.call("ListAgents").agents) == 2, 10, what="2 simulated agents")
+
+            def kinds():
+                return ch.rows(f"SELECT kind, reason FROM {DB}.ms_fleet_events FINAL ORDER BY ts_ns")
+            msgrpc.wait_until(lambda: len(kinds()) == 2, 20, what="agent_connected rows")
+
+            def metric(name):
+                return msfleet.parse_metrics(msfleet.http_get(mport, "/metrics", token=TOKEN)).get(name, 0)
+            ch.stop()
+            for k in range(5):
+                api.call("SetMode", fl.SetModeRequest(selector=fl.Selector(labels=[ms.Label(key="role", value="x")]),
+                                                      mode=2, ttl_ms=60000, reason=f"outage-{k}"))
+            for s in sims:
+                s.wait_commands(5)
+            spooled = 'ms_coord_ch_rows_spooled_total{table="ms_fleet_events"}'
+            msgrpc.wait_until(lambda: metric(spooled) >= 5, 30, what="fleet events spooled while ClickHouse is down")
+            print(f"  ClickHouse down: {int(metric(spooled))} fleet event rows spooled")
+            ch.start()
+            msgrpc.wait_until(lambda: ch.ping() and len([r for r in kinds() if r[0] == "mode_set"]) == 5, 60,
+                              what="the spooled events in ClickHouse")
+            self.assertEqual(sorted(r[1] for r in kinds() if r[0] == "mode_set"), [f"outage-{k}" for k in range(5)])
+            self.assertEqual(metric("ms_coord_fleet_events_store_failed_total"), 0)
+            self.assertEqual(metric("ms_coord_fleet_events_stored_total"), len(kinds()))
+            self.assertEqual(metric('ms_coord_ch_rows_failed_total{table="ms_fleet_events"}'), 0)
+            print(f"  ClickHouse back: all {len(kinds())} fleet events in ms_fleet_events")
+            api.close()
+        finally:
+            for s in sims:
+                s.close()
+            if coord and coord.proc and coord.proc.poll() is None:
+                self.assertEqual(coord.stop(), 0, coord.log())
+            ch.cleanup()
+
+
 if __name__ == "__main__":
     mstest.main()
