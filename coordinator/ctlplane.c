@@ -1,8 +1,10 @@
 /* ctlplane: see ctlplane.h. The ticker runs the correlator once per tick_ms: it first syncs
  * host → group from the Watch table and the registry (labels may change when an agent
  * reconnects), then applies the decisions. Pushes go through watch_push like an operator's,
- * so a triggered agent that is not connected simply misses the command (the next EXTEND
- * reaches it if it comes back while the anomaly lasts). */
+ * so a triggered agent that is not connected gets the command when its Watch comes back if
+ * pending commands are on and the TTL is not over (else the next EXTEND reaches it). Fleet
+ * events reach storage through a tap on the event log, so every producer (opapi, watch, the
+ * correlator) is stored by one path. */
 #include "ctlplane.h"
 
 #include <errno.h>
