@@ -2,8 +2,8 @@
  * anomalies) with its two RPCs — List (the entries since a time, newest last, as a reply whose
  * field 1 repeats the message) and Watch (the backlog since a time, then every new entry, as
  * a server stream). It keeps the last `capacity` entries; older ones are forgotten (ClickHouse
- * keeps the history: a tap hands each entry to storage). It does not build the messages. Thread-safety: one mutex; evlog_add from
- * any thread. */
+ * keeps the history: a tap hands each entry to storage). It does not build the messages.
+ * Thread-safety: one mutex; evlog_add from any thread. */
 #ifndef MS_EVLOG_H
 #define MS_EVLOG_H
 
