@@ -1,12 +1,16 @@
-/* msctl: command-line client of the coordinator's gRPC API (SPEC §7). Tables for people,
- * --json (one JSON document per reply, one line per streamed event) for scripts.
+/* msctl: command-line client of the coordinator's gRPC API (SPEC §7), and of ClickHouse for
+ * `top` and `flame` (msctl_ch.h: read directly over its HTTP interface, the coordinator keeps
+ * no history). Tables for people, --json (one JSON document per reply, one line per streamed
+ * event) for scripts.
  *
  * Exit codes (stable; scripts rely on them):
  *   0 success            1 other failure (internal, unexpected status)
  *   2 usage error        3 the coordinator refused the request (INVALID_ARGUMENT)
- *   4 not found (unknown agent, no agent matches the selector)
- *   5 authentication (missing or wrong token)
- *   6 coordinator unreachable, or no matching agent connected (UNAVAILABLE, DEADLINE_EXCEEDED) */
+ *   4 not found (unknown agent, no agent matches the selector; top/flame: no samples match,
+ *     or the database has no MicroSentinel tables)
+ *   5 authentication (missing or wrong token; ClickHouse refused the user or password)
+ *   6 coordinator or ClickHouse unreachable, or no matching agent connected (UNAVAILABLE,
+ *     DEADLINE_EXCEEDED) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,6 +25,7 @@
 #include "conf.h"
 #include "fleet.pb-c.h"
 #include "jsonw.h"
+#include "msctl_ch.h"
 #include "msctl_out.h"
 #include "rpc.h"
 #include "wire.h"
@@ -51,6 +56,10 @@ struct ctx {
 	bool watch;
 	uint64_t since_ns, limit;
 	uint64_t b_sentinel, b_diagnostic, b_hard_drop;
+	/* top / flame */
+	const char *ch_url, *ch_db, *ch_user, *ch_password_file, *event;
+	uint64_t since_s, flow_id;
+	bool has_flow;
 };
 
 static void on_signal(int sig)
@@ -74,10 +83,15 @@ static void usage(FILE *f)
 		"                                          none = sample everything)\n"
 		"  events [--watch] [--since-ns=N] [--limit=N]\n"
 		"  anomalies [--watch] [--since-ns=N] [--limit=N]\n"
+		"  top flows|functions|lines [--since=DUR] [--limit=N] [--flow=ID] [--event=NAME] [--hosts=ID,...]\n"
+		"  flame [--flow=ID] [--since=DUR] [--event=NAME] [--hosts=ID,...]   folded stacks for flamegraph tools\n"
+		"      top/flame read ClickHouse: [--clickhouse=URL] [--database=DB] [--clickhouse-user=U]\n"
+		"      [--clickhouse-password-file=F]; --since: 30s, 10m, 2h, 1d (default 10m); ID: hex (0x..., or\n"
+		"      16 digits as printed) or decimal\n"
 		"SELECTOR: --all (default) | --hosts=ID[,ID...] | --label=K=V (repeatable: all must match)\n"
 		"DUR: digits with ms, s, m or h (bare digits: ms); 0 = until cleared\n"
-		"exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 not found, 5 authentication,\n"
-		"            6 coordinator unreachable or no matching agent connected\n");
+		"exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 not found (top/flame: no samples),\n"
+		"            5 authentication, 6 coordinator or ClickHouse unreachable, or no matching agent connected\n");
 }
 
 static int exit_for(int code)
@@ -170,29 +184,11 @@ static int cmd_agents(struct ctx *c, const char *id)
 		if ((r = call(c, "ListAgents", &req.base, &ms__v1__list_agents_reply__descriptor, &m)) != EX_OK)
 			return r;
 	}
-	Ms__V1__AgentInfo *one = id ? (Ms__V1__AgentInfo *)m : NULL;
-	Ms__V1__ListAgentsReply *lst = id ? NULL : (Ms__V1__ListAgentsReply *)m;
-	size_t n = id ? 1 : lst->n_agents;
-	struct jsonw *j = NULL;
-	if (c->json && jsonw_new(16u << 20, &j) == 0) {
-		if (!id) {
-			jsonw_begin_object(j);
-			jsonw_key(j, "agents");
-			jsonw_begin_array(j);
-		}
-		for (size_t i = 0; i < n; i++)
-			msctl_agent_json(j, id ? one : lst->agents[i]);
-		if (!id) {
-			jsonw_end_array(j);
-			jsonw_end_object(j);
-		}
-		msctl_json_print(j);
-	} else if (!c->json) {
-		printf("%-24s %-6s %-10s %-10s %-20s %-10s %s\n", "AGENT", "STATE", "MODE", "PIN", "PIN EXPIRES", "LAST SEQ",
-		       "LABELS");
-		for (size_t i = 0; i < n; i++)
-			msctl_agent_row(id ? one : lst->agents[i]);
-	}
+	if (id)
+		msctl_agents_out(c->json, (Ms__V1__AgentInfo **)&m, 1, false);
+	else
+		msctl_agents_out(c->json, ((Ms__V1__ListAgentsReply *)m)->agents, ((Ms__V1__ListAgentsReply *)m)->n_agents,
+				 true);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return EX_OK;
 }
@@ -359,28 +355,63 @@ static int cmd_status(struct ctx *c)
 	int r = call(c, "GetFleetStatus", &req.base, &ms__v1__fleet_status__descriptor, &m);
 	if (r != EX_OK)
 		return r;
-	Ms__V1__FleetStatus *s = (Ms__V1__FleetStatus *)m;
-	const char *k[] = { "agents_live", "agents_stale", "agents_diagnostic", "windows_accepted", "windows_duplicate",
-			    "windows_rejected", "fleet_triggers" };
-	uint64_t v[] = { s->agents_live, s->agents_stale, s->agents_diagnostic, s->windows_accepted,
-			 s->windows_duplicate, s->windows_rejected, s->fleet_triggers };
-	struct jsonw *j = NULL;
-	if (c->json && jsonw_new(4096, &j) == 0)
-		jsonw_begin_object(j);
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		if (j) {
-			jsonw_key(j, k[i]);
-			jsonw_u64(j, v[i]);
-		} else if (!c->json) {
-			printf("%-20s %" PRIu64 "\n", k[i], v[i]);
-		}
-	}
-	if (j) {
-		jsonw_end_object(j);
-		msctl_json_print(j);
-	}
+	msctl_status_out(c->json, (Ms__V1__FleetStatus *)m);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return EX_OK;
+}
+
+/* top / flame: one ClickHouse query (msctl_ch), its failure told once with its exit code. */
+static int cmd_ch(struct ctx *c, char **pos, size_t npos)
+{
+	struct msctl_ch_query q = { .database = c->ch_db, .since_s = c->since_s, .has_flow = c->has_flow,
+				    .flow_id = c->flow_id, .event = c->event, .hosts = c->hosts, .nhosts = c->nhosts,
+				    .limit = c->limit ? (uint32_t)c->limit : 20 };
+	if (!strcmp(pos[0], "flame") && npos == 1) {
+		q.kind = MSCTL_CH_FLAME;
+	} else if (npos == 2 && (!strcmp(pos[1], "flows") || !strcmp(pos[1], "functions"))) {
+		q.kind = pos[1][1] == 'l' ? MSCTL_CH_FLOWS : MSCTL_CH_FUNCTIONS;
+	} else if (npos == 2 && !strcmp(pos[1], "lines")) {
+		fprintf(stderr, "msctl: top lines: source lines are not stored: ms_flow_rollup sums samples per "
+				"function (func_id), and nothing writes code addresses (ms_raw_samples) yet; use top functions\n");
+		return EX_FAIL;
+	} else {
+		fprintf(stderr, "msctl: expected top flows|functions|lines or flame\n");
+		return EX_USAGE;
+	}
+	if (c->nlabels || msctl_ch_check(&q) < 0) {
+		fprintf(stderr, "msctl: %s: --limit is 1..%u, --hosts takes agent ids, --label is not supported\n",
+			pos[0], MSCTL_CH_MAX_LIMIT);
+		return EX_USAGE;
+	}
+	struct chhttp *h = NULL;
+	struct msctl_ch_result *res = NULL;
+	int r = msctl_ch_open(c->ch_url, c->ch_user, c->ch_password_file, c->timeout_ms, &h);
+	if (r < 0) {
+		fprintf(stderr, "msctl: ClickHouse %s: %s%s\n", c->ch_password_file ? c->ch_password_file : c->ch_url,
+			r == -EPERM ? "others may read or write it (chmod 600)" : strerror(-r),
+			r == -EINVAL ? " (--clickhouse=http://HOST:PORT)" : "");
+		return EX_USAGE;
+	}
+	r = msctl_ch_run(h, &q, c->timeout_ms, &res);
+	int rc = EX_OK;
+	if (r < 0) {
+		struct chhttp_error e = { 0 };
+		if (h)
+			chhttp_last_error(h, &e);
+		fprintf(stderr, "msctl: ClickHouse %s: %s%s%s\n", c->ch_url, msctl_ch_strerror(r), e.msg[0] ? ": " : "",
+			e.msg);
+		rc = e.transport ? EX_UNAVAIL : r == -EACCES ? EX_AUTH : r == -ENOENT ? EX_NOTFOUND
+		   : r == -EINVAL ? EX_USAGE : EX_FAIL;
+	} else if ((res->n || c->json) && msctl_ch_out(c->json, res) < 0) {
+		fprintf(stderr, "msctl: %s: answer too large to print as JSON\n", pos[0]);
+		rc = EX_FAIL;
+	} else if (!res->n) {
+		fprintf(stderr, "msctl: %s%s%s: no samples match\n", pos[0], npos > 1 ? " " : "", npos > 1 ? pos[1] : "");
+		rc = EX_NOTFOUND;
+	}
+	msctl_ch_result_free(res);
+	chhttp_free(h);
+	return rc;
 }
 
 /* --name=value or --name value; returns the value or NULL when arg is not --name. */
@@ -412,7 +443,8 @@ static int parse_u64(const char *s, uint64_t *ret)
 
 int main(int argc, char **argv)
 {
-	struct ctx c = { .coordinator = "127.0.0.1:9301", .timeout_ms = 5000, .limit = 0 };
+	struct ctx c = { .coordinator = "127.0.0.1:9301", .timeout_ms = 5000, .limit = 0, .since_s = 600,
+			 .ch_url = "http://127.0.0.1:8123", .ch_db = "microsentinel" };
 	char *pos[MAX_SEL];
 	size_t npos = 0;
 	const char *v;
@@ -450,6 +482,25 @@ int main(int argc, char **argv)
 		} else if ((v = flag(argc, argv, &i, "--since-ns"))) {
 			if (parse_u64(v, &c.since_ns) < 0)
 				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--since"))) {
+			if (msctl_ch_parse_since(v, &c.since_s) < 0)
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--flow"))) {
+			if (msctl_ch_parse_flow(v, &c.flow_id) < 0)
+				goto bad_value;
+			c.has_flow = true;
+		} else if ((v = flag(argc, argv, &i, "--event"))) {
+			if (!msctl_ch_valid_name((c.event = v), false))
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--clickhouse"))) {
+			c.ch_url = v;
+		} else if ((v = flag(argc, argv, &i, "--database"))) {
+			if (!msctl_ch_valid_name((c.ch_db = v), true))
+				goto bad_value;
+		} else if ((v = flag(argc, argv, &i, "--clickhouse-user"))) {
+			c.ch_user = v;
+		} else if ((v = flag(argc, argv, &i, "--clickhouse-password-file"))) {
+			c.ch_password_file = v;
 		} else if ((v = flag(argc, argv, &i, "--limit"))) {
 			if (parse_u64(v, &c.limit) < 0 || c.limit > 0xffffffffu)
 				goto bad_value;
@@ -495,11 +546,13 @@ bad_value:
 		return EX_USAGE;
 	}
 	const char *cmd = pos[0];
+	if (!strcmp(cmd, "top") || !strcmp(cmd, "flame"))
+		return cmd_ch(&c, pos, npos);
 	bool known = !strcmp(cmd, "status") || !strcmp(cmd, "agents") || !strcmp(cmd, "agent") || !strcmp(cmd, "mode") ||
 		     !strcmp(cmd, "budget") || !strcmp(cmd, "targets") || !strcmp(cmd, "events") ||
 		     !strcmp(cmd, "anomalies");
 	if (!known) {
-		fprintf(stderr, "msctl: unknown command '%s' (top and flame read ClickHouse and are not in this build)\n", cmd);
+		fprintf(stderr, "msctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EX_USAGE;
 	}

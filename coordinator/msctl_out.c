@@ -1,10 +1,14 @@
 /* msctl_out: see msctl_out.h. */
 #include "msctl_out.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "ms_abi.h"
+#include "wire.h"
 
 void msctl_json_print(struct jsonw *j)
 {
@@ -85,6 +89,53 @@ void msctl_agent_row(const Ms__V1__AgentInfo *a)
 	       a->pin && a->pin_expires_ns ? exp : "-", a->last_seq, labels[0] ? labels : "-");
 }
 
+void msctl_agents_out(bool json, Ms__V1__AgentInfo *const *a, size_t n, bool list)
+{
+	struct jsonw *j = NULL;
+	if (json && jsonw_new(16u << 20, &j) == 0) {
+		if (list) {
+			jsonw_begin_object(j);
+			jsonw_key(j, "agents");
+			jsonw_begin_array(j);
+		}
+		for (size_t i = 0; i < n; i++)
+			msctl_agent_json(j, a[i]);
+		if (list) {
+			jsonw_end_array(j);
+			jsonw_end_object(j);
+		}
+		msctl_json_print(j);
+	} else if (!json) {
+		printf("%-24s %-6s %-10s %-10s %-20s %-10s %s\n", "AGENT", "STATE", "MODE", "PIN", "PIN EXPIRES", "LAST SEQ",
+		       "LABELS");
+		for (size_t i = 0; i < n; i++)
+			msctl_agent_row(a[i]);
+	}
+}
+
+void msctl_status_out(bool json, const Ms__V1__FleetStatus *s)
+{
+	const char *k[] = { "agents_live", "agents_stale", "agents_diagnostic", "windows_accepted", "windows_duplicate",
+			    "windows_rejected", "fleet_triggers" };
+	uint64_t v[] = { s->agents_live, s->agents_stale, s->agents_diagnostic, s->windows_accepted,
+			 s->windows_duplicate, s->windows_rejected, s->fleet_triggers };
+	struct jsonw *j = NULL;
+	if (json && jsonw_new(4096, &j) == 0)
+		jsonw_begin_object(j);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (j) {
+			jsonw_key(j, k[i]);
+			jsonw_u64(j, v[i]);
+		} else if (!json) {
+			printf("%-20s %" PRIu64 "\n", k[i], v[i]);
+		}
+	}
+	if (j) {
+		jsonw_end_object(j);
+		msctl_json_print(j);
+	}
+}
+
 void msctl_event_out(bool json, const Ms__V1__FleetEvent *e)
 {
 	if (json) {
@@ -131,3 +182,163 @@ void msctl_anomaly_out(bool json, const Ms__V1__FleetAnomaly *a)
 	fflush(stdout);
 }
 
+
+void msctl_fmt_flow(const struct msctl_ch_flow *f, char *out, size_t cap)
+{
+	if (!f->flow_id) {
+		snprintf(out, cap, "(unattributed)");
+		return;
+	}
+	if (!f->has_tuple) {
+		snprintf(out, cap, "(no tuple)");
+		return;
+	}
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	bool v4 = f->family == MS_FAMILY_V4;
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? f->saddr + 12 : f->saddr, s, sizeof(s));
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? f->daddr + 12 : f->daddr, d, sizeof(d));
+	const char *proto = f->proto == 6 ? "tcp" : f->proto == 17 ? "udp" : "ip";
+	const char *dir = strcmp(f->dir, "none") ? f->dir : "-";
+	if (v4)
+		snprintf(out, cap, "%s %s:%u -> %s:%u %s", proto, s, f->sport, d, f->dport, dir);
+	else
+		snprintf(out, cap, "%s [%s]:%u -> [%s]:%u %s", proto, s, f->sport, d, f->dport, dir);
+}
+
+/* A name for a terminal: control bytes (escape sequences) become '?'. */
+static const char *printable(const char *s, char *buf, size_t cap)
+{
+	size_t i = 0;
+	for (; s[i] && i + 1 < cap; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	buf[i] = 0;
+	return buf;
+}
+
+static double share(uint64_t s, uint64_t total)
+{
+	return total ? (double)s / (double)total : 0.0;
+}
+
+static void flow_json(struct jsonw *j, const struct msctl_ch_flow *f, uint64_t total)
+{
+	char hex[24], tuple[160], sa[INET6_ADDRSTRLEN] = "", da[INET6_ADDRSTRLEN] = "";
+	snprintf(hex, sizeof(hex), "%016" PRIx64, f->flow_id);
+	msctl_fmt_flow(f, tuple, sizeof(tuple));
+	jsonw_begin_object(j);
+	jsonw_key(j, "id"); jsonw_u64(j, f->flow_id);
+	jsonw_key(j, "id_hex"); jsonw_string(j, hex);
+	jsonw_key(j, "samples"); jsonw_u64(j, f->samples);
+	jsonw_key(j, "share"); jsonw_double(j, share(f->samples, total));
+	jsonw_key(j, "tuple"); jsonw_string(j, tuple);
+	if (f->has_tuple) {
+		bool v4 = f->family == MS_FAMILY_V4;
+		inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? f->saddr + 12 : f->saddr, sa, sizeof(sa));
+		inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? f->daddr + 12 : f->daddr, da, sizeof(da));
+		jsonw_key(j, "family"); jsonw_u64(j, f->family);
+		jsonw_key(j, "proto"); jsonw_u64(j, f->proto);
+		jsonw_key(j, "saddr"); jsonw_string(j, sa);
+		jsonw_key(j, "sport"); jsonw_u64(j, f->sport);
+		jsonw_key(j, "daddr"); jsonw_string(j, da);
+		jsonw_key(j, "dport"); jsonw_u64(j, f->dport);
+		jsonw_key(j, "dir"); jsonw_string(j, f->dir);
+		jsonw_key(j, "ifindex"); jsonw_u64(j, f->ifindex);
+		jsonw_key(j, "netns"); jsonw_u64(j, f->netns);
+	}
+	jsonw_end_object(j);
+}
+
+static void func_json(struct jsonw *j, const struct msctl_ch_func *f, uint64_t total)
+{
+	char hex[24];
+	snprintf(hex, sizeof(hex), "%016" PRIx64, f->func_id);
+	jsonw_begin_object(j);
+	jsonw_key(j, "id"); jsonw_u64(j, f->func_id);
+	jsonw_key(j, "id_hex"); jsonw_string(j, hex);
+	jsonw_key(j, "name"); jsonw_string(j, f->name);
+	jsonw_key(j, "module"); jsonw_string(j, f->module);
+	jsonw_key(j, "samples"); jsonw_u64(j, f->samples);
+	jsonw_key(j, "share"); jsonw_double(j, share(f->samples, total));
+	jsonw_end_object(j);
+}
+
+static int ch_json(const struct msctl_ch_result *r)
+{
+	struct jsonw *j;
+	int e = jsonw_new(64u << 20, &j);
+	if (e < 0)
+		return e;
+	jsonw_begin_object(j);
+	jsonw_key(j, "since_s"); jsonw_u64(j, r->since_s);
+	jsonw_key(j, "total_samples"); jsonw_u64(j, r->total);
+	jsonw_key(j, "shown_samples"); jsonw_u64(j, r->shown);
+	jsonw_key(j, r->kind == MSCTL_CH_FLOWS ? "flows" : r->kind == MSCTL_CH_FUNCTIONS ? "functions" : "stacks");
+	jsonw_begin_array(j);
+	char folded[2 * WIRE_NAME_MAX + 8];
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->kind == MSCTL_CH_FLOWS) {
+			flow_json(j, &r->flows[i], r->total);
+		} else if (r->kind == MSCTL_CH_FUNCTIONS) {
+			func_json(j, &r->funcs[i], r->total);
+		} else {
+			msctl_ch_folded(&r->funcs[i], folded, sizeof(folded));
+			jsonw_begin_object(j);
+			jsonw_key(j, "stack"); jsonw_string(j, folded);
+			jsonw_key(j, "samples"); jsonw_u64(j, r->funcs[i].samples);
+			jsonw_end_object(j);
+		}
+	}
+	if (r->kind == MSCTL_CH_FLAME && r->total > r->shown) {
+		jsonw_begin_object(j);
+		jsonw_key(j, "stack"); jsonw_string(j, "[other]");
+		jsonw_key(j, "samples"); jsonw_u64(j, r->total - r->shown);
+		jsonw_end_object(j);
+	}
+	jsonw_end_array(j);
+	jsonw_end_object(j);
+	if ((e = jsonw_error(j)) < 0) {
+		jsonw_free(j);
+		return e;
+	}
+	msctl_json_print(j);
+	return 0;
+}
+
+int msctl_ch_out(bool json, const struct msctl_ch_result *r)
+{
+	if (json)
+		return ch_json(r);
+	char a[2 * WIRE_NAME_MAX + 8], b[WIRE_NAME_MAX + 8];
+	if (r->kind == MSCTL_CH_FLAME) {
+		/* folded stacks: the text flamegraph.pl / inferno / speedscope read */
+		for (size_t i = 0; i < r->n; i++) {
+			msctl_ch_folded(&r->funcs[i], a, sizeof(a));
+			printf("%s %" PRIu64 "\n", a, r->funcs[i].samples);
+		}
+		if (r->total > r->shown)
+			printf("[other] %" PRIu64 "\n", r->total - r->shown);
+		return 0;
+	}
+	if (r->kind == MSCTL_CH_FLOWS) {
+		printf("%-16s %12s %7s  %s\n", "FLOW", "SAMPLES", "SHARE", "TUPLE");
+		for (size_t i = 0; i < r->n; i++) {
+			const struct msctl_ch_flow *f = &r->flows[i];
+			msctl_fmt_flow(f, a, sizeof(a));
+			printf("%016" PRIx64 " %12" PRIu64 " %6.2f%%  %s\n", f->flow_id, f->samples,
+			       100.0 * share(f->samples, r->total), a);
+		}
+	} else {
+		printf("%12s %7s  %-40s %s\n", "SAMPLES", "SHARE", "FUNCTION", "MODULE");
+		for (size_t i = 0; i < r->n; i++) {
+			const struct msctl_ch_func *f = &r->funcs[i];
+			char id[24];
+			snprintf(id, sizeof(id), "0x%016" PRIx64, f->func_id);
+			printf("%12" PRIu64 " %6.2f%%  %-40s %s\n", f->samples, 100.0 * share(f->samples, r->total),
+			       f->name[0] ? printable(f->name, a, sizeof(a)) : id,
+			       f->module[0] ? printable(f->module, b, sizeof(b)) : "-");
+		}
+	}
+	printf("total %" PRIu64 " samples in windows of the last %" PRIu64 " s; %zu rows shown hold %" PRIu64 "\n",
+	       r->total, r->since_s, r->n, r->shown);
+	return 0;
+}

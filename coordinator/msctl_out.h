@@ -10,6 +10,7 @@
 
 #include "fleet.pb-c.h"
 #include "jsonw.h"
+#include "msctl_ch.h"
 
 /* Prints the writer's document and a newline, then frees the writer. */
 void msctl_json_print(struct jsonw *j);
@@ -18,7 +19,18 @@ const char *msctl_mode_req_name(int m);
 void msctl_fmt_time(uint64_t ns, char *out, size_t cap);
 void msctl_agent_json(struct jsonw *j, const Ms__V1__AgentInfo *a);
 void msctl_agent_row(const Ms__V1__AgentInfo *a);
+/* `agents` (list: {"agents":[...]}) and `agent ID` (one object) as a table or JSON. */
+void msctl_agents_out(bool json, Ms__V1__AgentInfo *const *a, size_t n, bool list);
+void msctl_status_out(bool json, const Ms__V1__FleetStatus *s);
 void msctl_event_out(bool json, const Ms__V1__FleetEvent *e);
 void msctl_anomaly_out(bool json, const Ms__V1__FleetAnomaly *a);
+/* "tcp 10.0.0.1:443 -> 10.0.0.2:5555 rx" (the agent's form), "(unattributed)" for flow 0,
+ * "(no tuple)" for a flow whose tuple was never stored. */
+void msctl_fmt_flow(const struct msctl_ch_flow *f, char *out, size_t cap);
+/* The answer of `top flows|functions` or `flame`: a table (flame: folded stacks "module;function
+ * count", Σ counts = the selection's total, the rows past the cap in one "[other]" line) or one
+ * JSON document. Names are printed with control bytes replaced. Returns 0, or -ENOSPC/-ENOMEM
+ * when the JSON document could not be built (nothing is printed then). */
+int msctl_ch_out(bool json, const struct msctl_ch_result *r);
 
 #endif
