@@ -1,18 +1,20 @@
-/* httpd: the one adapter over nng 1.5.2's HTTP server, for small JSON control APIs and /metrics:
- * exact or prefix routes, optional bearer-token auth, JSON errors (404/405/401/413/503...),
- * request bodies up to a bound, and replies that may come later from any thread with a reply
- * timeout. It is not a general web server: no TLS, no chunked request bodies, no static files.
- * nng has no per-connection read timeout and no connection cap: a client that connects and
- * sends nothing (or half a request header) costs one fd and a few KiB until it goes away, but
- * never delays other clients (every connection is served asynchronously). A body that trickles
- * in is bounded by the reply timeout (408, connection closed). Idle connections are reclaimed
- * only by the client; at the fd limit nng 1.5.2's accept loop spins on a core and new clients
- * wait (measured): keep RLIMIT_NOFILE well above the expected client count.
- * Requests nng rejects before this module sees them (malformed request line or headers, a
- * target not starting with '/', HTTP/2) get a JSON body that nng labels text/html.
- * Known nng 1.5.2 flaw (nng#1594, fixed upstream after 1.5.2, not in Debian's 1.5.2-2): a
- * request path ending in a %XX escape makes nng's path normaliser read (and shift-write) past
- * its heap buffer before any handler or auth runs. Bind to loopback where possible.
+/* httpd: a small HTTP/1.1 server of our own over nng byte streams (nng_stream_listener), for
+ * small JSON control APIs and /metrics: exact or prefix routes, optional bearer-token auth, JSON
+ * errors (400/401/404/405/408/411/413/414/431/501/503/505...), request bodies up to a bound,
+ * keep-alive and pipelining (one request at a time per connection), and replies that may come
+ * later from any thread with a reply timeout. It is not a general web server: no TLS, no chunked
+ * request bodies, no static files, no HTTP/2.
+ * Bounds: the request head (request line + header fields) is at most HTTPPARSE_MAX_HEAD bytes
+ * and 64 fields (431), the target at most HTTPD_MAX_URI (414), the body max_body_bytes (413).
+ * Per connection: the next request's head must arrive within idle_timeout_ms of the connection
+ * opening or the previous reply (else it is closed: silently when nothing came, 408 when part
+ * of a head came; slowloris is cut there), a body within reply_timeout_ms of its head (408), a
+ * reply is written within idle_timeout_ms or the connection is closed. At most max_conns
+ * connections are served; a connection beyond that gets one 503 and is closed (counted in
+ * conn_rejects); beyond max_conns + 64 it is closed at once. A failed accept (e.g. EMFILE)
+ * retries after 100 ms instead of spinning. Every connection is served asynchronously on nng's
+ * threads: a slow or idle client never delays others. Answered-and-closed (Connection: close)
+ * replies drain up to 256 KiB of unread request for up to 1 s so the client sees the reply.
  * Thread-safety: httpd_new/httpd_free from one thread; httpd_route, httpd_port and httpd_stats
  * from any thread; a call's accessors and its reply from any one thread at a time. Handlers run
  * on nng's callback threads and must not block them: queue the call and reply later. */
@@ -28,6 +30,9 @@ struct httpd_call;
 #define HTTPD_DEFAULT_MAX_BODY (1u << 20)
 #define HTTPD_DEFAULT_REPLY_TIMEOUT_MS 5000u
 #define HTTPD_DEFAULT_MAX_PENDING 256u
+#define HTTPD_DEFAULT_MAX_CONNS 128u
+#define HTTPD_DEFAULT_IDLE_TIMEOUT_MS 10000u
+#define HTTPD_MAX_CONNS_LIMIT 4096u
 #define HTTPD_MAX_ROUTES 64
 #define HTTPD_MAX_PATH 256      /* longest route path */
 #define HTTPD_MAX_URI 8192      /* longer request targets get 414 */
@@ -42,6 +47,10 @@ struct httpd_opts {
 	uint32_t reply_timeout_ms; /* 0 = HTTPD_DEFAULT_REPLY_TIMEOUT_MS; then 503 is sent */
 	uint32_t max_pending;      /* 0 = HTTPD_DEFAULT_MAX_PENDING calls awaiting a reply;
 				    * beyond it new requests get 503 at once */
+	uint32_t max_conns;        /* 0 = HTTPD_DEFAULT_MAX_CONNS open connections, at most
+				    * HTTPD_MAX_CONNS_LIMIT; beyond it: 503 and close */
+	uint32_t idle_timeout_ms;  /* 0 = HTTPD_DEFAULT_IDLE_TIMEOUT_MS: keep-alive idle time and
+				    * head read time, at most HTTPD_MAX_REPLY_TIMEOUT_MS */
 };
 
 /* Route flags. */
@@ -56,6 +65,9 @@ struct httpd_stats {
 	uint64_t late_replies;    /* replies that came after a timeout or shutdown: discarded */
 	uint64_t busy_rejects;    /* 503 because max_pending calls were already waiting */
 	uint32_t pending;         /* calls awaiting a reply now */
+	uint32_t conns;           /* open connections now */
+	uint64_t conn_rejects;    /* connections refused over max_conns (503 or closed at once) */
+	uint64_t idle_closes;     /* connections closed by the idle/head read timeout */
 };
 
 /* Called on an nng thread with a call that must be answered exactly once (now or later, from
@@ -91,8 +103,8 @@ void httpd_stats(const struct httpd *h, struct httpd_stats *ret_stats);
 const char *httpd_call_method(const struct httpd_call *c);
 const char *httpd_call_path(const struct httpd_call *c);  /* percent-decoded, no query */
 const char *httpd_call_query(const struct httpd_call *c); /* raw text after '?', or "" */
-/* Header value (case-insensitive name) or NULL. Reliable until the call is replied to or
- * times out; later lookups only see headers already looked up. */
+/* Header value (case-insensitive name; the first of repeated fields) or NULL. Valid until the
+ * call is replied to, also after a timeout or httpd_free. */
 const char *httpd_call_header(struct httpd_call *c, const char *name);
 /* The request body (NUL-terminated for convenience; len excludes the NUL). */
 const void *httpd_call_body(const struct httpd_call *c, size_t *ret_len);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "httpd.h"
+#include "jsonw.h"
 
 const char *httpd_req_status_text(int status)
 {
@@ -28,11 +29,14 @@ const char *httpd_req_status_text(int status)
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 	}
 }
@@ -126,8 +130,8 @@ int httpd_req_split_uri(const char *uri, char **ret_path, char **ret_query)
 		uri += strcspn(uri, "/?#");
 	}
 	size_t plen = strcspn(uri, "?#");
-	if (plen == 0 || uri[0] != '/')
-		return 400;
+	if (uri[0] != '/')
+		return plen == 0 ? 400 : 404; /* "*" or authority form: no such resource here */
 	const char *q = uri[plen] == '?' ? uri + plen + 1 : uri + plen;
 	char *path = malloc(plen + 1);
 	char *query = strndup(q, strcspn(q, "#"));
@@ -159,7 +163,7 @@ bool httpd_req_auth_ok(const char *token, const char *value)
 int httpd_req_body_length(const char *cl, const char *te, size_t max, size_t *ret_len)
 {
 	if (te)
-		return 411; /* nng 1.5.2 cannot read chunked bodies */
+		return 411; /* chunked bodies are not read: small JSON bodies need no streaming */
 	*ret_len = 0;
 	if (!cl)
 		return 0;
@@ -177,5 +181,75 @@ int httpd_req_body_length(const char *cl, const char *te, size_t max, size_t *re
 	return 0;
 }
 
-/* ---- request entry ------------------------------------------------------------------- */
 
+int httpd_req_error_body(int status, const char *reason, char **ret_body, size_t *ret_len)
+{
+	struct jsonw *w;
+	int rv = jsonw_new(2048, &w);
+	if (rv < 0)
+		return rv;
+	reason = reason ? reason : "";
+	jsonw_begin_object(w);
+	jsonw_key(w, "error");
+	jsonw_string(w, httpd_req_status_text(status));
+	jsonw_key(w, "reason");
+	jsonw_stringn(w, reason, strnlen(reason, 512));
+	jsonw_end_object(w);
+	rv = jsonw_take(w, ret_body, ret_len);
+	jsonw_free(w);
+	return rv;
+}
+
+/* Whether a header value may be written as is: no CR, LF or other control characters, which
+ * would let a handler's string split the response. */
+static bool header_safe(const char *v)
+{
+	for (; *v; v++)
+		if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+			return false;
+	return true;
+}
+
+int httpd_req_format(const struct httpd_req_resp *r, char **ret_buf, size_t *ret_len)
+{
+	/* 1xx, 204 and 304 carry no body and no Content-Length (RFC 9110 8.6). */
+	bool no_body = r->status < 200 || r->status == 204 || r->status == 304;
+	const char *ctype = r->content_type ? r->content_type : "application/json";
+	const char *names[] = { "Content-Type", "Server", r->extra_name };
+	const char *values[] = { ctype, r->server_name, r->extra_value };
+	size_t len = r->body_len;
+	if (r->status < 100 || r->status > 999 || (len && !r->body) || len > HTTPD_MAX_BODY_LIMIT)
+		return -EINVAL;
+	size_t cap = 160 + (no_body || r->head_only ? 0 : len);
+	for (size_t i = 0; i < 3; i++) {
+		if (!names[i] || !values[i])
+			continue;
+		if (!header_safe(names[i]) || !header_safe(values[i]))
+			return -EINVAL;
+		cap += strlen(names[i]) + strlen(values[i]) + 4;
+	}
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	int n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", r->status, httpd_req_status_text(r->status));
+	for (size_t i = 0; i < 3; i++)
+		if (names[i] && values[i])
+			n += snprintf(buf + n, cap - (size_t)n, "%s: %s\r\n", names[i], values[i]);
+	if (!no_body)
+		n += snprintf(buf + n, cap - (size_t)n, "Content-Length: %zu\r\n", len);
+	if (r->connection)
+		n += snprintf(buf + n, cap - (size_t)n, "Connection: %s\r\n", r->connection);
+	n += snprintf(buf + n, cap - (size_t)n, "\r\n");
+	if ((size_t)n >= cap) { /* cannot happen: cap counts every part */
+		free(buf);
+		return -EOVERFLOW;
+	}
+	size_t total = (size_t)n;
+	if (!no_body && !r->head_only && len) {
+		memcpy(buf + total, r->body, len);
+		total += len;
+	}
+	*ret_buf = buf;
+	*ret_len = total;
+	return 0;
+}
