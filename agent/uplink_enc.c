@@ -7,11 +7,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "falseshare.h"
 #include "window.h"
 
 _Static_assert(WINDOW_NO_STACK == WIRE_NO_STACK, "stack sentinel shared by window.h and wire.h");
 _Static_assert(WINDOW_MAX_EVENTS <= WIRE_MAX_EVENTS, "every agent event fits the wire");
 _Static_assert(WINDOW_MAX_CPUS <= WIRE_MAX_CPUS, "every CPU fits the wire");
+_Static_assert(WINDOW_FS_FUNCS <= WIRE_MAX_LIST, "every function of a line fits the wire");
+
+/* Data objects, false-sharing lines and NUMA hotspots of the analysed window (analyze.h). The
+ * encoder sends an object only when a row refers to it, with its name from this list. Cost:
+ * one allocation per non-empty section, O(objects + lines + hotspots). */
+static int enc_findings(const struct window *w, struct wire_window *x)
+{
+	uint32_t no = w->objects ? w->nobjects : 0, nfs = w->fs ? w->nfs : 0, nnu = w->numa ? w->nnuma : 0;
+	no = no < WIRE_MAX_DICT ? no : WIRE_MAX_DICT;
+	nfs = nfs < WIRE_MAX_FINDINGS ? nfs : WIRE_MAX_FINDINGS;
+	nnu = nnu < WIRE_MAX_FINDINGS ? nnu : WIRE_MAX_FINDINGS;
+	if ((no && !(x->objects = calloc(no, sizeof(*x->objects)))) ||
+	    (nfs && !(x->false_sharing = calloc(nfs, sizeof(*x->false_sharing)))) ||
+	    (nnu && !(x->remote_dram = calloc(nnu, sizeof(*x->remote_dram)))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < no; i++) {
+		const struct window_object *o = &w->objects[i];
+		/* the window knows no address range of an object: addr and size stay 0 */
+		x->objects[i].object_id = o->object_id;
+		snprintf(x->objects[i].name, sizeof(x->objects[i].name), "%s", o->name[0] ? o->name : o->module);
+	}
+	x->nobjects = no;
+	for (uint32_t i = 0; i < nfs; i++) {
+		const struct window_fs_line *l = &w->fs[i];
+		struct wire_false_sharing *f = &x->false_sharing[i];
+		f->line_addr = l->line;
+		f->object_id = l->object_id;
+		/* samples, not threads (the window keeps no per-thread split): writers are the stores,
+		 * and on an inferred line the HITM loads too; readers every load, HITM included */
+		f->writers = l->stores + (l->inferred ? l->hitm : 0);
+		f->readers = l->loads + l->hitm;
+		f->score = l->score;
+		f->true_sharing = l->cls == FS_CLASS_TRUE || l->cls == FS_CLASS_MIXED;
+		/* written offsets first, then those only read, each ascending, WIRE_MAX_LIST in all */
+		for (int pass = 0; pass < 2; pass++)
+			for (uint32_t o = 0; o < 64 && f->noffsets < WIRE_MAX_LIST; o++)
+				if (((pass ? l->accessed & ~l->written : l->written) >> o) & 1)
+					f->offsets[f->noffsets++] = o;
+		/* lines are per process (falseshare.h): one pid */
+		f->pids[0] = l->pid;
+		f->npids = 1;
+		for (int k = 0; k < WINDOW_FS_FUNCS; k++)
+			if (l->func_id[k])
+				f->func_ids[f->nfuncs++] = l->func_id[k];
+	}
+	x->nfalse_sharing = nfs;
+	for (uint32_t i = 0; i < nnu; i++) {
+		const struct window_numa *n = &w->numa[i];
+		/* every hotspot, local ones too (readers filter mem_node != cpu_node); cost = Σ period */
+		x->remote_dram[i] = (struct wire_remote_dram){ .flow_id = n->flow_id, .object_id = n->object_id,
+							       .samples = n->samples, .mem_node = n->mem_node,
+							       .cpu_node = n->cpu_node, .cost = (double)n->events };
+	}
+	x->nremote_dram = nnu;
+	return 0;
+}
 
 int uplink_encode_window(const struct window *w, const char *agent_id, uint8_t **ret_buf, size_t *ret_len)
 {
@@ -68,7 +125,9 @@ int uplink_encode_window(const struct window *w, const char *agent_id, uint8_t *
 		b->iclass = a->iclass < 32 ? a->iclass : 31;
 		b->user_mode = a->user_mode ? 1 : 0;
 	}
-	r = wire_encode_window(x, ret_buf, ret_len);
+	r = enc_findings(w, x);
+	if (r == 0)
+		r = wire_encode_window(x, ret_buf, ret_len);
 	wire_window_free(x);
 	return r;
 }
