@@ -155,14 +155,17 @@ int msctl_ch_build_sql(const struct msctl_ch_query *q, struct strbuf *sb)
 	int r = msctl_ch_check(q);
 	if (r < 0)
 		return r;
-	bool flows = q->kind == MSCTL_CH_FLOWS;
+	bool flows = q->kind == MSCTL_CH_FLOWS, flame = q->kind == MSCTL_CH_FLAME;
 	const char *id = flows ? "flow_id" : "func_id";
-	uint32_t limit = q->kind == MSCTL_CH_FLAME ? MSCTL_CH_MAX_FLAME : q->limit;
 	strbuf_appendf(sb, "WITH (SELECT sum(samples)");
 	where(sb, q);
 	if (flows)
 		strbuf_appendf(sb, ") AS total SELECT flow_id, s, total, has_tuple, family, proto, hex(saddr), hex(daddr), "
 				   "sport, dport, toString(direction), ifindex, netns");
+	else if (flame) /* one line per (module, name): builds of one binary have different func_ids */
+		strbuf_appendf(sb, ") AS total SELECT any(func_id), sum(s) AS fs, any(total), fname, module FROM (SELECT "
+				   "func_id, s, multiIf(name != '', name, func_id = 0, '[unknown]', concat('0x', "
+				   "lower(hex(func_id)))) AS fname, module");
 	else
 		strbuf_appendf(sb, ") AS total SELECT func_id, s, total, name, module");
 	strbuf_appendf(sb, " FROM (SELECT %s, sum(samples) AS s", id);
@@ -181,7 +184,12 @@ int msctl_ch_build_sql(const struct msctl_ch_query *q, struct strbuf *sb)
 		strbuf_appendf(sb, ") ORDER BY has_tuple DESC, ts DESC LIMIT 1 BY flow_id)");
 	else
 		strbuf_appendf(sb, ") GROUP BY func_id)");
-	strbuf_appendf(sb, " USING %s ORDER BY s DESC, %s LIMIT %" PRIu32 " FORMAT TabSeparated", id, id, limit);
+	if (flame)
+		strbuf_appendf(sb, " USING func_id) GROUP BY fname, module ORDER BY fs DESC, module, fname LIMIT %u",
+			       MSCTL_CH_MAX_FLAME);
+	else
+		strbuf_appendf(sb, " USING %s ORDER BY s DESC, %s LIMIT %" PRIu32, id, id, q->limit);
+	strbuf_appendf(sb, " FORMAT TabSeparated");
 	return strbuf_error(sb);
 }
 

@@ -62,7 +62,8 @@ int msctl_ch_check(const struct msctl_ch_query *q);
  *   flows:           flow_id samples total has_tuple family proto hex(saddr) hex(daddr) sport
  *                    dport direction ifindex netns
  *   functions/flame: func_id samples total name module
- * ordered by samples (descending), then id. total is Σ samples of the whole selection (also the
+ * ordered by samples (descending), then id. Flame rows are per (module, name) (func_id: one of
+ * them; an unnamed function is named "0x<hex id>", function 0 "[unknown]"). total is Σ samples of the whole selection (also the
  * rows not shown). Returns 0, -EINVAL (a field of q fails its check) or -ENOSPC. */
 int msctl_ch_build_sql(const struct msctl_ch_query *q, struct strbuf *sb);
 
