@@ -274,8 +274,9 @@ void ctlplane_window(struct ctlplane *c, const struct wire_window *w)
 	if (!c)
 		return;
 	uint64_t now = mono_ms();
-	/* a pin of ours (or an operator's) explains diagnostic: only the agent's own escalation counts */
-	if (c->mode_signals && w->mode == 1 && !watch_pin_of(c->watch, w->agent_id))
+	/* a pin of ours (or an operator's push) explains diagnostic: only the agent's own escalation
+	 * counts, and after a pin ends only once the agent was back in sentinel */
+	if (c->mode_signals && watch_own_diagnostic(c->watch, w->agent_id, w->mode))
 		correlator_signal(c->corr, w->agent_id, CTLPLANE_MODE_KEY, now);
 	for (uint32_t i = 0; i < w->nanomalies; i++) {
 		const struct wire_anomaly *a = &w->anomalies[i];

@@ -323,7 +323,8 @@ static void test_pending_commands(void **state)
 }
 
 /* mode_signals: windows in diagnostic from two unpinned hosts of a group trigger it; once the
- * coordinator has pinned them their diagnostic windows are not signals. */
+ * coordinator has pinned them their diagnostic windows are not signals, nor after the pin
+ * until the agent was back in sentinel. */
 static void test_mode_signals(void **state)
 {
 	(void)state;
@@ -379,12 +380,23 @@ static void test_mode_signals(void **state)
 		assert_int_equal(c->mode, MS__V1__MODE_REQUEST__MODE_REQUEST_AUTO);
 		ms__v1__command__free_unpacked(c, NULL);
 	}
+	/* after the pin: diagnostic windows (closed under it, or the agent's mode hold) are not
+	 * signals until the agent was back in sentinel */
+	for (int i = 0; i < 2; i++) {
+		snprintf(w.agent_id, sizeof(w.agent_id), "%s", ag[i].id);
+		ctlplane_window(cp, &w);
+	}
+	snprintf(w.agent_id, sizeof(w.agent_id), "lb-1");
+	w.mode = 0;
+	ctlplane_window(cp, &w);
+	w.mode = 1;
+	ctlplane_window(cp, &w); /* its own again: a signal */
 	struct strbuf sb;
 	strbuf_init(&sb, 1 << 20);
 	assert_int_equal(ctlplane_metrics(cp, &sb), 0);
 	assert_non_null(strstr(sb.buf, "ms_coord_fleet_triggers_total 1\n"));
 	assert_non_null(strstr(sb.buf, "ms_coord_fleet_clears_total 1\n"));
-	assert_non_null(strstr(sb.buf, "ms_coord_fleet_signals_total 3\n"));
+	assert_non_null(strstr(sb.buf, "ms_coord_fleet_signals_total 4\n"));
 	assert_non_null(strstr(sb.buf, "ms_coord_fleet_groups_diagnostic 0\n"));
 	strbuf_release(&sb);
 	for (int i = 0; i < 3; i++)

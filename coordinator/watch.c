@@ -24,6 +24,7 @@ struct pending {
 
 struct entry {
 	struct watch_agent a;
+	bool await_sentinel;         /* a pin of ours ended: its diagnostic is ours until sentinel */
 	struct rpc_stream *stream;   /* ours (one reference) while connected */
 	struct pending pend[WATCH_PENDING_KINDS];
 };
@@ -78,6 +79,8 @@ static int kind_of(const Ms__V1__Command *cmd)
 /* Under w->mu. */
 static void record_pin(struct entry *e, int mode, uint64_t ttl_ms)
 {
+	if (e->a.pin)
+		e->await_sentinel = true;
 	e->a.pin = mode == MS__V1__MODE_REQUEST__MODE_REQUEST_AUTO ? 0 : mode;
 	e->a.pin_expires_ns = ttl_ms && e->a.pin ? real_ns() + ttl_ms * 1000000u : 0;
 }
@@ -461,15 +464,23 @@ int watch_get(struct watch *w, const char *agent_id, struct watch_agent *ret)
 	return e ? 0 : -ENOENT;
 }
 
-int watch_pin_of(struct watch *w, const char *agent_id)
+bool watch_own_diagnostic(struct watch *w, const char *agent_id, int mode)
 {
 	pthread_mutex_lock(&w->mu);
 	struct entry *e = find(w, agent_id);
-	int pin = e ? e->a.pin : 0;
-	if (pin && e->a.pin_expires_ns && e->a.pin_expires_ns <= real_ns())
-		pin = 0;
+	bool own = mode == 1;
+	if (e) {
+		if (e->a.pin && e->a.pin_expires_ns && e->a.pin_expires_ns <= real_ns()) {
+			e->a.pin = 0; /* its TTL ended on the agent */
+			e->a.pin_expires_ns = 0;
+			e->await_sentinel = true;
+		}
+		if (mode == 0)
+			e->await_sentinel = false;
+		own = mode == 1 && !e->a.pin && !e->await_sentinel;
+	}
 	pthread_mutex_unlock(&w->mu);
-	return pin;
+	return own;
 }
 
 uint32_t watch_count(struct watch *w)

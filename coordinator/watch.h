@@ -78,9 +78,11 @@ void watch_sweep(struct watch *w);
 void watch_get_stats(struct watch *w, struct watch_stats *ret);
 /* Copy of one agent's entry; -ENOENT. */
 int watch_get(struct watch *w, const char *agent_id, struct watch_agent *ret);
-/* The agent's current pin as the coordinator pushed it (ModeRequest; 0: none, or its TTL is
- * over, or unknown agent). Cheaper than watch_get. */
-int watch_pin_of(struct watch *w, const char *agent_id);
+/* A window of the agent in mode (0 sentinel, 1 diagnostic) arrived: true when it is in
+ * diagnostic on its own — no pin of ours in force, and it has been back in sentinel since the
+ * last pin of ours ended (windows closed under the pin and the agent's mode hold after it are
+ * not its own doing). Unknown agents: true for diagnostic. */
+bool watch_own_diagnostic(struct watch *w, const char *agent_id, int mode);
 /* Number of entries; watch_get_at copies entry i (registration order). */
 uint32_t watch_count(struct watch *w);
 int watch_get_at(struct watch *w, uint32_t i, struct watch_agent *ret);
