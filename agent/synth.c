@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numa.h"
+
+#define LINE_ADDR SYNTH_DATA_BASE
+#define TABLE_ADDR (SYNTH_DATA_BASE + (1ULL << 20))
+#define TABLE_SIZE (64ULL << 12)
+
 struct synth {
 	struct synth_opts o;
 	uint64_t state;
@@ -65,6 +71,51 @@ void synth_func_name(uint32_t i, char *buf, unsigned len)
 	snprintf(buf, len, "synth_func_%02u", i);
 }
 
+/* From bits the stream already drew (mixed), so the rest of the stream does not change: the
+ * thread's own 8-byte counter on the shared line, or an aligned word of the table. */
+static uint64_t data_addr(uint32_t tid, uint64_t r)
+{
+	if ((r & 3) == 0)
+		return LINE_ADDR + (uint64_t)((tid - SYNTH_PID) % SYNTH_LINE_THREADS) * 8;
+	return TABLE_ADDR + ((r >> 8) % TABLE_SIZE & ~7ULL);
+}
+
+int synth_data_object(uint32_t i, struct synth_object *ret_obj)
+{
+	static const struct synth_object objs[SYNTH_NOBJECTS] = {
+		{ LINE_ADDR, 64, "synth_thread_counters" },
+		{ TABLE_ADDR, TABLE_SIZE, "synth_table" },
+	};
+	if (i >= SYNTH_NOBJECTS)
+		return -EINVAL;
+	*ret_obj = objs[i];
+	return 0;
+}
+
+static int numa_cpu_nodes(void *ctx, int16_t *cpu_node, uint32_t ncpu)
+{
+	for (uint32_t c = 0; c < ncpu; c++)
+		cpu_node[c] = (int16_t)(c % 2);
+	return 2;
+}
+
+static int numa_page_nodes(void *ctx, uint32_t pid, uint32_t n, const uint64_t *pages, int *ret_status)
+{
+	if (pid != SYNTH_PID)
+		return -ESRCH;
+	for (uint32_t i = 0; i < n; i++) {
+		bool mapped = (pages[i] >= LINE_ADDR && pages[i] < LINE_ADDR + 64) ||
+			      (pages[i] >= TABLE_ADDR && pages[i] < TABLE_ADDR + TABLE_SIZE);
+		ret_status[i] = mapped ? (int)((pages[i] >> 12) % 2) : -EFAULT;
+	}
+	return 0;
+}
+
+const struct numa_ops synth_numa_ops = {
+	.cpu_nodes = numa_cpu_nodes,
+	.page_nodes = numa_page_nodes,
+};
+
 void synth_next(struct synth *s, struct ms_sample *out)
 {
 	uint64_t r1 = next_rand(s), r2 = next_rand(s);
@@ -98,6 +149,8 @@ void synth_next(struct synth *s, struct ms_sample *out)
 		out->attr_rule = MS_ATTR_THREAD;
 		out->ctx_age_ns = (r2 & 0xfffff);
 	}
+	if (s->o.data_addr)
+		out->addr = data_addr(out->tid, ms_mix64(r1 ^ r2));
 	s->n++;
 }
 
