@@ -40,6 +40,7 @@ struct agent_config {
 	uint64_t hard_drop_ns;
 	uint64_t flow_skid_ns;
 	uint64_t thread_flow_ns;
+	uint64_t thread_send_flow_ns;
 	uint64_t window_ms;
 	char events[256];
 	int64_t sample_freq;           /* cpu-clock Hz */

@@ -141,6 +141,7 @@ static int apply_cfg(struct loop *l)
 	uint64_t budget = l->mode == LOOP_MODE_DIAGNOSTIC ? l->o.diagnostic_budget : l->o.sentinel_budget;
 	sampler_cfg_init(&l->cfg, budget, l->o.hard_drop_ns, l->o.flow_skid_ns, l->o.thread_flow_ns);
 	l->cfg.flags = l->o.cfg_flags;
+	l->cfg.thread_send_flow_ns = l->o.thread_send_flow_ns;
 	l->cfg.filter_tgid = l->ctl ? control_filter_tgid(l->ctl) : l->o.filter_tgid;
 	l->cfg.ringbuf_wakeup_bytes = l->o.ringbuf_wakeup_bytes;
 	return l->o.sampler ? sampler_set_cfg(l->o.sampler, &l->cfg) : 0;

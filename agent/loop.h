@@ -41,6 +41,7 @@ struct loop_opts {
 	uint32_t agg_max_rows, agg_max_flows;
 	uint64_t sentinel_budget, diagnostic_budget, hard_drop_ns;
 	uint64_t flow_skid_ns, thread_flow_ns;
+	uint32_t thread_send_flow_ns; /* validity after a send (ms_abi.h); 0 = thread_flow_ns */
 	uint32_t cfg_flags;          /* MS_CFG_F_* */
 	uint32_t filter_tgid;
 	uint32_t ringbuf_wakeup_bytes;

@@ -599,6 +599,7 @@ int main(int argc, char **argv)
 		.hard_drop_ns = cfg.hard_drop_ns,
 		.flow_skid_ns = cfg.flow_skid_ns,
 		.thread_flow_ns = cfg.thread_flow_ns,
+		.thread_send_flow_ns = (uint32_t)cfg.thread_send_flow_ns,
 		.cfg_flags = (cfg.stacks & SAMPLER_STACKS_KERNEL ? MS_CFG_F_KSTACK : 0) |
 			     (cfg.stacks & SAMPLER_STACKS_USER ? MS_CFG_F_USTACK : 0),
 		.filter_tgid = (uint32_t)cfg.target_pid,

@@ -293,7 +293,13 @@ static __always_inline void ms_fill_flow(struct ms_sample *s, struct ms_runtime_
 					 __u32 tid, __u64 now)
 {
 	struct ms_flow_ctx *c = bpf_map_lookup_elem(&ms_thread_ctx, &tid);
-	if (c && c->flow_id && now >= c->ts_ns && now - c->ts_ns <= cfg->thread_flow_ns) {
+	/* a send usually ends a request: work after it (housekeeping, other jobs) is not the
+	 * flow's, so a context set by a send expires sooner */
+	__u64 valid = cfg->thread_flow_ns;
+	if (c && c->src == MS_CTX_SRC_SOCK_SEND && cfg->thread_send_flow_ns &&
+	    cfg->thread_send_flow_ns < valid)
+		valid = cfg->thread_send_flow_ns;
+	if (c && c->flow_id && now >= c->ts_ns && now - c->ts_ns <= valid) {
 		s->flow_id = c->flow_id;
 		s->flow = c->tuple;
 		s->gso_segs = c->gso_segs;

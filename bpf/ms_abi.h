@@ -142,7 +142,8 @@ struct ms_runtime_cfg {
 	__u32 filter_tgid;      /* 0 = all processes */
 	__u32 flags;            /* MS_CFG_F_* */
 	__u32 ringbuf_wakeup_bytes; /* force a wake-up once this much data is pending */
-	__u32 _pad0;
+	__u32 thread_send_flow_ns;  /* validity of a thread context set by a send (the end of a
+				     * request): 0 or >= thread_flow_ns = thread_flow_ns */
 };
 
 #define MS_CFG_F_KSTACK 0x01   /* record kernel stack ids */

@@ -27,10 +27,12 @@ from flowid import flow_id  # noqa: E402
 KEEP = False
 SERVICE = os.path.join(mstest.BUILD, "tests", "acc_service")
 PORT, SPORT_BASE, NFLOWS, NTHREADS = 7601, 44000, 4, 2
-DEFAULT_THREAD, DEFAULT_SKID = 5_000_000, 50_000
+DEFAULT_THREAD, DEFAULT_SKID, DEFAULT_SEND = 5_000_000, 50_000, 0
 # one knob at a time around the defaults; thread_flow_ns=0 leaves only the packet rule
 SWEEP_THREAD = [0, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 20_000_000]
 SWEEP_SKID = [0, 10_000, 200_000, 1_000_000]
+# validity of a context set by a send (the end of a request); 0 = thread_flow_ns (the rule off)
+SWEEP_SEND = [20_000, 100_000, 500_000]
 # "pure": the service threads only serve requests. "mixed": every 2 ms a thread also runs 200 us of
 # work that belongs to no flow (timers, housekeeping), right after the request it just served —
 # the hard case for the per-thread rule, which cannot see where a request ends.
@@ -97,7 +99,7 @@ def event_index(windows, name):
     return None
 
 
-def run_one(ns, out_dir, wl, thread_ns, skid_ns, seconds, tag):
+def run_one(ns, out_dir, wl, thread_ns, skid_ns, send_ns, seconds, tag):
     tmp = os.path.join(out_dir, f"run-{tag}")
     os.makedirs(tmp, exist_ok=True)
     slog = os.path.join(tmp, "samples.bin")
@@ -105,7 +107,7 @@ def run_one(ns, out_dir, wl, thread_ns, skid_ns, seconds, tag):
     agent = mstest.Agent("--events=cpu-clock,page-faults", "--sample-freq=2999", "--page-fault-period=8",
                          "--sentinel-budget=200000", "--diagnostic-budget=200000", "--mode=sentinel",
                          "--window-ms=500", f"--thread-flow-ns={thread_ns}", f"--flow-skid-ns={skid_ns}",
-                         f"--sample-log={slog}", tmp=tmp)
+                         f"--thread-send-flow-ns={send_ns}", f"--sample-log={slog}", tmp=tmp)
     agent.start()
     srv = cl = None
     try:
@@ -129,14 +131,14 @@ def run_one(ns, out_dir, wl, thread_ns, skid_ns, seconds, tag):
         rc = agent.stop()
     if rc:
         raise RuntimeError(f"agent exited {rc}:\n{agent.log()}")
-    res = analyse(ns, srv.pid, truth_path, slog, agent.windows(), thread_ns, skid_ns)
+    res = analyse(ns, srv.pid, truth_path, slog, agent.windows(), thread_ns, skid_ns, send_ns)
     res["workload"] = wl
     if not KEEP:
         os.unlink(slog)
     return res
 
 
-def analyse(ns, spid, truth_path, slog_path, windows, thread_ns, skid_ns):
+def analyse(ns, spid, truth_path, slog_path, windows, thread_ns, skid_ns, send_ns):
     t = parse_truth(truth_path)
     recs = samplelog.read(slog_path)
     ib = ns.inode(ns.b)
@@ -201,7 +203,7 @@ def analyse(ns, spid, truth_path, slog_path, windows, thread_ns, skid_ns):
         return round(a / b, 4) if b else None
 
     res = {
-        "thread_flow_ns": thread_ns, "flow_skid_ns": skid_ns, "requests": t["requests"],
+        "thread_flow_ns": thread_ns, "flow_skid_ns": skid_ns, "thread_send_flow_ns": send_ns, "requests": t["requests"],
         "truth_dropped": t["dropped"],
         "precision": ratio(c["correct"], c["charged"]),
         "recall": ratio(c["correct"], c["inside"]),
@@ -250,6 +252,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--workload", choices=["pure", "mixed", "both"], default="both")
     ap.add_argument("--keep", action="store_true", help="keep the sample logs")
+    ap.add_argument("--send-ns", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                    help="only sweep thread_send_flow_ns over this comma list (defaults for the rest)")
     a = ap.parse_args()
     global KEEP
     KEEP = a.keep
@@ -259,21 +263,26 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     seconds = a.seconds or (3 if a.quick else 8)
     if a.quick:
-        sweep = [(DEFAULT_THREAD, DEFAULT_SKID)]
+        sweep = [(DEFAULT_THREAD, DEFAULT_SKID, DEFAULT_SEND)]
     else:
-        sweep = [(tn, DEFAULT_SKID) for tn in SWEEP_THREAD] + [(DEFAULT_THREAD, sk) for sk in SWEEP_SKID]
+        sweep = ([(tn, DEFAULT_SKID, DEFAULT_SEND) for tn in SWEEP_THREAD] +
+                 [(DEFAULT_THREAD, sk, DEFAULT_SEND) for sk in SWEEP_SKID] +
+                 [(DEFAULT_THREAD, DEFAULT_SKID, sn) for sn in SWEEP_SEND])
+    if a.send_ns is not None:
+        sweep = [(DEFAULT_THREAD, DEFAULT_SKID, sn) for sn in a.send_ns]
     results = []
     wls = ["pure", "mixed"] if a.workload == "both" else [a.workload]
     with mstest.Netns("acc", subnet=91) as ns:
         for wl in wls:
-            for i, (tn, sk) in enumerate(sweep):
-                r = run_one(ns, a.out_dir, wl, tn, sk, seconds, f"{wl}-{i}")
+            for i, (tn, sk, sn) in enumerate(sweep):
+                r = run_one(ns, a.out_dir, wl, tn, sk, sn, seconds, f"{wl}-{i}")
                 results.append(r)
-                print(f"accuracy: {wl} thread_flow_ns={tn} flow_skid_ns={sk}: precision={r['precision']} "
+                print(f"accuracy: {wl} thread_flow_ns={tn} flow_skid_ns={sk} thread_send_flow_ns={sn}: precision={r['precision']} "
                       f"recall={r['recall']} coverage={r['coverage']}", flush=True)
     out = {"suite": "accuracy", "quick": a.quick, "seconds_per_run": seconds, "workloads": WORKLOADS,
            "flows": NFLOWS, "threads": NTHREADS, "defaults": {"thread_flow_ns": DEFAULT_THREAD,
-                                                              "flow_skid_ns": DEFAULT_SKID},
+                                                              "flow_skid_ns": DEFAULT_SKID,
+                                                              "thread_send_flow_ns": DEFAULT_SEND},
            "runs": results, "host_load_1m": os.getloadavg()[0]}
     with open(os.path.join(a.out_dir, "accuracy.json"), "w") as f:
         json.dump(out, f, indent=1)
@@ -282,7 +291,7 @@ def main():
 
 
 def print_table(results):
-    cols = ["workload", "thread_flow_ns", "flow_skid_ns", "precision", "recall", "coverage", "bg_false_charge",
+    cols = ["workload", "thread_flow_ns", "flow_skid_ns", "thread_send_flow_ns", "precision", "recall", "coverage", "bg_false_charge",
             "func_precision", "pf_object_flow_precision"]
     print(" ".join(f"{c[:14]:>14}" for c in cols))
     for r in results:
