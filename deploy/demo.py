@@ -136,8 +136,8 @@ def start_load(lab, a, lb, db):
     svc = lab.bin("tests", "acc_service")
     d = a.duration
     lab.procs.spawn("load-acc-server", [svc, "server", db["ip"], str(ACC_PORT), str(ACC_FLOWS), "2",
-                                        os.path.join(lab.dir, "acc_truth.txt"), "--work-us=150", "--bg-us=100",
-                                        "--bg-every-us=5000", "--pf-pages=2", f"--sport-base={ACC_SPORT}"],
+                                        os.path.join(lab.dir, "acc_truth.txt"), "--work-us=200", "--bg-us=100",
+                                        "--bg-every-us=5000", "--pf-pages=0", f"--sport-base={ACC_SPORT}"],
                     netns=db["netns"])
     lab.procs.wait_log("load-acc-server", "READY", 20)
     lab.procs.spawn("load-acc-client", [svc, "client", db["ip"], str(ACC_PORT), str(ACC_FLOWS), str(ACC_SPORT),
@@ -323,9 +323,9 @@ def summary(lab):
 
     section("fleet events (msctl events; ClickHouse ms_fleet_events)")
     rc, text = lab.msctl("events", "--limit=10")
-    n = lab.ch_rows(f"SELECT count() FROM {db}.ms_fleet_events FINAL")[0][0]
-    out(indent(text) if text.strip() else "   none: no fleet trigger fired")
-    out(f"   {n} correlator decisions (trigger, extend, clear, suppressed) stored in ClickHouse ms_fleet_events")
+    kinds = lab.ch_rows(f"SELECT kind, count() FROM {db}.ms_fleet_events FINAL GROUP BY kind ORDER BY kind")
+    out(indent(text) if text.strip() else "   none")
+    out("   in ClickHouse ms_fleet_events: " + (", ".join(f"{n} {k}" for k, n in kinds) if kinds else "none"))
 
 
 # ---------------------------------------------------------------------------- main
