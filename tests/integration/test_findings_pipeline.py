@@ -6,12 +6,14 @@ ms_false_sharing (every contended line: address, object, score, sharing kind, fu
 exactly the window's findings (ms_data_objects, a dictionary keyed by (host, object id), must hold
 every object the windows' rows referred to, with its name, under a seq that sent it).
 
-Two sources:
+Both ways into ClickHouse (through the coordinator, and standalone: the agent writes itself), each
+with two sources:
   - synthetic (--perf-mock --mock-data-addr --events=hitm): samples on a cache line of eight
     per-thread counters (false sharing) and on a table spread over a modelled two-node host, so
     all three tables fill on a machine without a PMU; skipped when the agent lacks the option;
   - the real kernel: page-fault samples (PERF_SAMPLE_ADDR) of a target faulting in its .bss
     arrays give data objects and NUMA hotspots from move_pages (local on a one-node host)."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -38,15 +40,20 @@ def agent_supports(flag):
     return flag in r.stdout + r.stderr
 
 
-def wait_windows(ch, host, seqs, timeout=120):
+def wait_stored(ch, host, windows, timeout=120):
+    """Waits until every window and all of its findings are in ClickHouse (each table is its own
+    insert, so ms_windows alone does not say the findings are there)."""
+    seqs = {w["seq"] for w in windows}
+    want = {"ms_remote_dram": sum(len(w["remote_dram"]) for w in windows),
+            "ms_false_sharing": sum(len(w["false_sharing"]) for w in windows),
+            "ms_data_objects": len({r[4] for w in windows for r in w["mem_rows"] if r[4]})}
     end = time.time() + timeout
-    got = set()
-    while time.time() < end:
+    while True:
         got = {int(r[0]) for r in ch.rows(f"SELECT DISTINCT seq FROM {DB}.ms_windows FINAL WHERE host = '{host}'")}
-        if seqs <= got:
+        counts = {t: ch.scalar(f"SELECT count() FROM {DB}.{t} FINAL WHERE host = '{host}'") for t in want}
+        if (seqs <= got and counts == want) or time.time() > end:
             return got
         time.sleep(0.5)
-    return got
 
 
 def by_seq(rows):
@@ -60,7 +67,7 @@ def check_findings(test, ch, host, windows):
     """Compares the three findings tables with the agent's window log, window by window.
     Returns (objects, hotspots, lines) stored."""
     seqs = {w["seq"] for w in windows}
-    got = wait_windows(ch, host, seqs)
+    got = wait_stored(ch, host, windows)
     test.assertTrue(seqs <= got, f"{host}: windows not stored: {sorted(seqs - got)[:10]}")
     # ms_data_objects is a dictionary keyed by (host, object_id): the deduplicated read keeps one
     # row per object, under one of the seqs whose window sent it
@@ -108,6 +115,23 @@ def check_findings(test, ch, host, windows):
     return len(objs), n_rd, n_fs
 
 
+@contextlib.contextmanager
+def destination(test, ch, standalone):
+    """Agent flags that deliver windows into ch: through a coordinator, or standalone (the agent
+    writes ClickHouse itself, into the schema the coordinator creates)."""
+    if standalone:
+        r = mstest.run([chrun.COORD, "--init-schema", f"--clickhouse-endpoint={ch.endpoint}",
+                        f"--clickhouse-database={DB}"], check=False)
+        test.assertEqual(r.returncode, 0, r.stderr)
+        yield [f"--clickhouse-endpoint={ch.endpoint}", f"--clickhouse-database={DB}", "--clickhouse-flush-ms=200"]
+        return
+    coord = chrun.Coordinator(ch, DB).start()
+    try:
+        yield [f"--coordinator-url={coord.url}"]
+    finally:
+        test.assertEqual(coord.stop(), 0, coord.log())
+
+
 class FindingsPipeline(unittest.TestCase):
     def setUp(self):
         mstest.require_root(self)
@@ -115,89 +139,90 @@ class FindingsPipeline(unittest.TestCase):
         if not os.path.exists(chrun.COORD):
             raise unittest.SkipTest("coordinator not built")
 
-    def test_synthetic_findings_stored(self):
+    def synthetic(self, host, standalone):
         if not agent_supports("--mock-data-addr"):
             raise unittest.SkipTest("agent without mock_data_addr (synthetic data addresses not wired)")
-        host = "h8-synth"
-        with clickhouse.Server() as ch:
-            coord = chrun.Coordinator(ch, DB).start()
-            try:
-                agent = mstest.Agent(f"--coordinator-url={coord.url}", f"--agent-id={host}", "--perf-mock",
-                                     "--mock-data-addr", "--events=hitm", "--mock-rate=4000", "--mock-flows=20",
-                                     "--window-ms=1000")
-                agent.start()
-                time.sleep(6)
-                self.assertEqual(agent.stop(), 0, agent.log())
-                windows = [w for w in agent.windows() if w["samples"]]
-                self.assertGreaterEqual(len(windows), 3)
-                # the analyzers found what the source put there
-                lines = [l for w in windows for l in w["false_sharing"]]
-                counters = [l for l in lines if l["line"] == LINE_ADDR]
-                self.assertTrue(counters, "the counters line was never reported")
-                self.assertTrue(all(l["class"] == "false" and len(l["written"]) == 8 for l in counters), counters[:2])
-                remote = [h for w in windows for h in w["remote_dram"] if h["mem_node"] != h["cpu_node"]]
-                self.assertTrue(remote, "no remote hotspot on the two-node model")
-                n_obj, n_rd, n_fs = check_findings(self, ch, host, windows)
-                names = {r[0] for r in ch.rows(f"SELECT DISTINCT name FROM {DB}.ms_data_objects FINAL "
-                                               f"WHERE host = '{host}'")}
-                self.assertEqual(names, {"synth_thread_counters", "synth_table"})
-                stored_remote = ch.scalar(f"SELECT count() FROM {DB}.ms_remote_dram FINAL WHERE host = '{host}' "
-                                          f"AND mem_node != cpu_node")
-                top = ch.rows(f"SELECT toString(line_addr), true_sharing, pids FROM {DB}.ms_false_sharing FINAL "
-                              f"WHERE host = '{host}' ORDER BY score DESC LIMIT 1")
-                print(f"\n  {len(windows)} windows: {n_obj} object rows, {n_rd} hotspots ({stored_remote} remote), "
-                      f"{n_fs} contended lines stored; hottest line {top}")
-                self.assertEqual(int(top[0][0]), LINE_ADDR)
-                self.assertEqual(int(top[0][1]), 0)
-                self.assertGreater(n_fs, 0)
-                self.assertGreater(stored_remote, 0)
-            finally:
-                self.assertEqual(coord.stop(), 0, coord.log())
+        with clickhouse.Server() as ch, destination(self, ch, standalone) as dest:
+            agent = mstest.Agent(*dest, f"--agent-id={host}", "--perf-mock", "--mock-data-addr", "--events=hitm",
+                                 "--mock-rate=4000", "--mock-flows=20", "--window-ms=1000")
+            agent.start()
+            time.sleep(6)
+            self.assertEqual(agent.stop(), 0, agent.log())
+            windows = [w for w in agent.windows() if w["samples"]]
+            self.assertGreaterEqual(len(windows), 3)
+            # the analyzers found what the source put there
+            lines = [l for w in windows for l in w["false_sharing"]]
+            counters = [l for l in lines if l["line"] == LINE_ADDR]
+            self.assertTrue(counters, "the counters line was never reported")
+            self.assertTrue(all(l["class"] == "false" and len(l["written"]) == 8 for l in counters), counters[:2])
+            remote = [h for w in windows for h in w["remote_dram"] if h["mem_node"] != h["cpu_node"]]
+            self.assertTrue(remote, "no remote hotspot on the two-node model")
+            n_obj, n_rd, n_fs = check_findings(self, ch, host, windows)
+            names = {r[0] for r in ch.rows(f"SELECT DISTINCT name FROM {DB}.ms_data_objects FINAL "
+                                           f"WHERE host = '{host}'")}
+            self.assertEqual(names, {"synth_thread_counters", "synth_table"})
+            stored_remote = ch.scalar(f"SELECT count() FROM {DB}.ms_remote_dram FINAL WHERE host = '{host}' "
+                                      f"AND mem_node != cpu_node")
+            top = ch.rows(f"SELECT toString(line_addr), true_sharing, pids FROM {DB}.ms_false_sharing FINAL "
+                          f"WHERE host = '{host}' ORDER BY score DESC LIMIT 1")
+            print(f"\n  {len(windows)} windows: {n_obj} objects, {n_rd} hotspots ({stored_remote} remote), "
+                  f"{n_fs} contended lines stored; hottest line {top}")
+            self.assertEqual(int(top[0][0]), LINE_ADDR)
+            self.assertEqual(int(top[0][1]), 0)
+            self.assertGreater(n_fs, 0)
+            self.assertGreater(stored_remote, 0)
 
-    def test_page_fault_findings_stored(self):
+    def page_faults(self, host, standalone):
         cc = shutil.which("gcc") or shutil.which("cc")
         if not cc:
             raise unittest.SkipTest("no C compiler to build the target program")
         tmp = tempfile.mkdtemp(prefix="ms-h8-pf-")
         exe = os.path.join(tmp, "pfobjects")
         mstest.run([cc, "-O1", "-g", "-fPIE", "-pie", "-o", exe, TARGET])
-        host = "h8-pf"
-        with clickhouse.Server() as ch:
-            coord = chrun.Coordinator(ch, DB).start()
+        with clickhouse.Server() as ch, destination(self, ch, standalone) as dest:
+            agent = mstest.Agent(*dest, f"--agent-id={host}", "--events=page-faults", "--page-fault-period=4",
+                                 "--sentinel-budget=200000", "--diagnostic-budget=200000", "--mode=sentinel",
+                                 "--window-ms=500", tmp=tmp)
+            agent.start(timeout=60)
+            p = subprocess.Popen([exe, "4"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             try:
-                agent = mstest.Agent(f"--coordinator-url={coord.url}", f"--agent-id={host}", "--events=page-faults",
-                                     "--page-fault-period=4", "--sentinel-budget=200000",
-                                     "--diagnostic-budget=200000", "--mode=sentinel", "--window-ms=500", tmp=tmp)
-                agent.start(timeout=60)
-                p = subprocess.Popen([exe, "4"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                try:
-                    p.stdout.readline()
-                    p.stdin.write("go\n")
-                    p.stdin.flush()
-                    self.assertTrue(p.stdout.readline().startswith("DONE"))
-                    time.sleep(1.5)  # the last windows are analysed while the process lives
-                    p.stdin.write("bye\n")
-                    p.stdin.flush()
-                    p.wait(timeout=30)
-                finally:
-                    if p.poll() is None:
-                        p.kill()
-                    p.stdin.close()
-                    p.stdout.close()
-                    rc = agent.stop()
-                self.assertEqual(rc, 0, agent.log())
-                windows = [w for w in agent.windows() if w["samples"]]
-                n_obj, n_rd, n_fs = check_findings(self, ch, host, windows)
-                names = {r[0] for r in ch.rows(f"SELECT DISTINCT name FROM {DB}.ms_data_objects FINAL "
-                                               f"WHERE host = '{host}'")}
-                print(f"\n  {len(windows)} windows: {n_obj} object rows, {n_rd} hotspots, {n_fs} lines stored; "
-                      f"objects include pf_alpha/pf_beta: {sorted(n for n in names if n.startswith('pf_'))}")
-                self.assertTrue({"pf_alpha", "pf_beta"} <= names, sorted(names)[:20])
-                self.assertGreater(n_rd, 0, "no NUMA hotspot stored (move_pages never answered?)")
-                self.assertEqual(n_fs, 0)  # page faults carry no access kind
+                p.stdout.readline()
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                self.assertTrue(p.stdout.readline().startswith("DONE"))
+                time.sleep(1.5)  # the last windows are analysed while the process lives
+                p.stdin.write("bye\n")
+                p.stdin.flush()
+                p.wait(timeout=30)
             finally:
-                self.assertEqual(coord.stop(), 0, coord.log())
+                if p.poll() is None:
+                    p.kill()
+                p.stdin.close()
+                p.stdout.close()
+                rc = agent.stop()
+            self.assertEqual(rc, 0, agent.log())
+            windows = [w for w in agent.windows() if w["samples"]]
+            n_obj, n_rd, n_fs = check_findings(self, ch, host, windows)
+            names = {r[0] for r in ch.rows(f"SELECT DISTINCT name FROM {DB}.ms_data_objects FINAL "
+                                           f"WHERE host = '{host}'")}
+            print(f"\n  {len(windows)} windows: {n_obj} objects, {n_rd} hotspots, {n_fs} lines stored; "
+                  f"objects include {sorted(n for n in names if n.startswith('pf_'))}")
+            self.assertTrue({"pf_alpha", "pf_beta"} <= names, sorted(names)[:20])
+            self.assertGreater(n_rd, 0, "no NUMA hotspot stored (move_pages never answered?)")
+            self.assertEqual(n_fs, 0)  # page faults carry no access kind
         shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_synthetic_via_coordinator(self):
+        self.synthetic("h8-synth", standalone=False)
+
+    def test_synthetic_standalone(self):
+        self.synthetic("h8-synth-solo", standalone=True)
+
+    def test_page_faults_via_coordinator(self):
+        self.page_faults("h8-pf", standalone=False)
+
+    def test_page_faults_standalone(self):
+        self.page_faults("h8-pf-solo", standalone=True)
 
 
 if __name__ == "__main__":
