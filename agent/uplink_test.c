@@ -36,6 +36,11 @@ struct fake {
 	uint32_t norder;
 	uint8_t count[MAXSEQ];  /* arrivals per seq - base */
 	uint64_t base;
+	bool hold;              /* windows are not answered until fake_release */
+	struct bus_call *held[16];
+	uint8_t held_ack[16][WIRE_ACK_MAX];
+	size_t held_len[16];
+	uint32_t nheld;
 };
 
 static void fake_handle(void *arg, struct bus_call *call, const void *data, size_t len)
@@ -66,12 +71,31 @@ static void fake_handle(void *arg, struct bus_call *call, const void *data, size
 				f->count[s - f->base]++;
 		}
 	}
-	pthread_mutex_unlock(&f->mu);
+	bool window = a.seq != 0;
 	wire_request_release(&rq);
 	uint8_t buf[WIRE_ACK_MAX];
 	size_t n;
 	assert_int_equal(wire_encode_ack(&a, buf, sizeof(buf), &n), 0);
+	if (f->hold && window && f->nheld < 16) {
+		memcpy(f->held_ack[f->nheld], buf, n);
+		f->held_len[f->nheld] = n;
+		f->held[f->nheld++] = call;
+		pthread_mutex_unlock(&f->mu);
+		return;
+	}
+	pthread_mutex_unlock(&f->mu);
 	bus_call_reply(call, buf, n);
+}
+
+/* Answers the held windows and stops holding. */
+static void fake_release(struct fake *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->hold = false;
+	for (uint32_t i = 0; i < f->nheld; i++)
+		bus_call_reply(f->held[i], f->held_ack[i], f->held_len[i]);
+	f->nheld = 0;
+	pthread_mutex_unlock(&f->mu);
 }
 
 static void fake_start(struct fake *f, const char *url)
@@ -289,6 +313,47 @@ static void test_drop_oldest_counts(void **state)
 	uplink_free(u, 0);
 }
 
+/* Windows the drop-oldest policy deletes while they are in flight may still be delivered: the
+ * reply decides, so dropped counts exactly the windows that never arrived. */
+static void test_drop_oldest_inflight_delivered(void **state)
+{
+	struct env *e = *state;
+	e->f.hold = true;
+	fake_start(&e->f, e->url);
+	struct uplink *u = open_uplink(e, 8192, SPOOL_DROP_OLDEST);
+	for (uint64_t s = 1; s <= 4; s++)
+		submit(u, s, 64);
+	for (int i = 0; i < 500; i++) { /* all four in flight, held by the fake */
+		pthread_mutex_lock(&e->f.mu);
+		uint32_t n = e->f.nheld;
+		pthread_mutex_unlock(&e->f.mu);
+		if (n == 4)
+			break;
+		usleep(2000);
+	}
+	assert_int_equal(e->f.nheld, 4);
+	for (uint64_t s = 5; s <= 100; s++) /* the policy deletes the oldest, 1..4 included */
+		submit(u, s, 64);
+	usleep(100 * 1000);
+	fake_release(&e->f);
+	struct uplink_stats st;
+	for (int i = 0; i < 1000; i++) {
+		uplink_stats(u, &st);
+		if (st.spool_windows == 0 && st.acked + st.dropped >= 100)
+			break;
+		usleep(10000);
+	}
+	uint32_t got = 0;
+	for (int i = 0; i < 100; i++)
+		got += e->f.count[i] > 0;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(e->f.count[i], 1); /* delivered although deleted from the spool */
+	assert_true(st.dropped > 0);
+	assert_int_equal(got + st.dropped, 100);
+	assert_int_equal(st.acked, got);
+	uplink_free(u, 0);
+}
+
 static void test_unknown_agent_rehello_and_invalid(void **state)
 {
 	struct env *e = *state;
@@ -381,6 +446,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_replays_from_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_newest_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_oldest_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_oldest_inflight_delivered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_agent_rehello_and_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seqstore, setup, teardown),

@@ -441,6 +441,24 @@ static int make_room(struct spool *sp, uint64_t need)
 	return 0;
 }
 
+/* A full filesystem (the write fails with ENOSPC before max_bytes is reached): under DROP_OLDEST
+ * the policy still decides what goes, so the oldest segment is deleted (its pending records
+ * counted as dropped_oldest) and the caller retries. The segment being appended to is never
+ * deleted: it holds the newest records. Returns false when nothing may be deleted. */
+static bool drop_head_for_disk(struct spool *sp)
+{
+	if (sp->policy != SPOOL_DROP_OLDEST || sp->nseg <= (sp->active ? 1u : 0u))
+		return false;
+	struct seg *s = &sp->segs[0];
+	sp->st.dropped_oldest += s->nrec - sp->rd_idx;
+	if (s->last_id > sp->consumed) {
+		sp->consumed = s->last_id;
+		state_store(sp, false);
+	}
+	seg_remove_head(sp);
+	return true;
+}
+
 static int write_all(int fd, struct iovec *iov, int iovcnt, uint64_t off)
 {
 	while (iovcnt > 0) {
@@ -477,28 +495,38 @@ static int append_locked(struct spool *sp, const void *data, size_t len, uint64_
 	if (sp->active && sp->segs[sp->nseg - 1].size &&
 	    sp->segs[sp->nseg - 1].size + need > sp->seg_bytes)
 		seg_seal(sp);
-	if (!sp->active && (r = seg_create(sp)) < 0) {
-		sp->st.write_errors++;
-		return r;
+	while (!sp->active && (r = seg_create(sp)) < 0) {
+		if (r != -ENOSPC || !drop_head_for_disk(sp)) {
+			sp->st.write_errors++;
+			return r;
+		}
 	}
-	struct seg *a = &sp->segs[sp->nseg - 1];
 	uint8_t h[SPOOL_HDR_SIZE];
 	put32(h, REC_MAGIC);
 	put32(h + 4, (uint32_t)len);
 	put64(h + 8, id);
 	put32(h + 16, crc(data, len));
 	put32(h + 20, crc(h, 20));
-	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)data, len } };
-	r = write_all(a->fd, iov, len ? 2 : 1, a->size);
-	if (!r && sp->fsync == SPOOL_FSYNC_APPEND && fdatasync(a->fd) < 0)
-		r = -errno;
-	if (r < 0) {
-		sp->st.write_errors++;
+	struct seg *a;
+	for (;;) {
+		a = &sp->segs[sp->nseg - 1]; /* dropping the head moves the array */
+		struct iovec iov[2] = { { h, sizeof(h) }, { (void *)data, len } };
+		r = write_all(a->fd, iov, len ? 2 : 1, a->size);
+		if (!r && sp->fsync == SPOOL_FSYNC_APPEND && fdatasync(a->fd) < 0)
+			r = -errno;
+		if (!r)
+			break;
 		/* Cut the partial record; if even that fails, leave the file to the next open's
 		 * scan and write later records to a new segment. */
-		if (ftruncate(a->fd, (off_t)a->size) < 0)
+		if (ftruncate(a->fd, (off_t)a->size) < 0) {
 			seg_seal(sp);
-		return r;
+			sp->st.write_errors++;
+			return r;
+		}
+		if (r != -ENOSPC || !drop_head_for_disk(sp)) {
+			sp->st.write_errors++;
+			return r;
+		}
 	}
 	a->last_id = id;
 	a->nrec++;
