@@ -72,12 +72,15 @@ void synth_func_name(uint32_t i, char *buf, unsigned len)
 }
 
 /* From bits the stream already drew (mixed), so the rest of the stream does not change: the
- * thread's own 8-byte counter on the shared line, or an aligned word of the table. */
+ * thread's own 8-byte counter on the shared line, or a word of the table in one of the thread's
+ * own lines (line index = thread mod 8), so that the counters line is the only shared one. */
 static uint64_t data_addr(uint32_t tid, uint64_t r)
 {
+	uint64_t t = (tid - SYNTH_PID) % SYNTH_LINE_THREADS;
 	if ((r & 3) == 0)
-		return LINE_ADDR + (uint64_t)((tid - SYNTH_PID) % SYNTH_LINE_THREADS) * 8;
-	return TABLE_ADDR + ((r >> 8) % TABLE_SIZE & ~7ULL);
+		return LINE_ADDR + t * 8;
+	uint64_t line = ((r >> 8) % (TABLE_SIZE / 64 / SYNTH_LINE_THREADS)) * SYNTH_LINE_THREADS + t;
+	return TABLE_ADDR + line * 64 + ((r >> 40) & 7) * 8;
 }
 
 int synth_data_object(uint32_t i, struct synth_object *ret_obj)

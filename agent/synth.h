@@ -4,7 +4,7 @@
  * drive the same consumer → aggregator → window path as real sampling. Same seed, same stream.
  * With data_addr, every sample also carries a data address, as a PEBS/IBS event would: 1 in 4 on
  * one cache line of per-thread counters (each of the 8 threads writes its own 8 bytes: false
- * sharing), the rest spread over a 64-page table; synth_numa_ops is the matching two-node
+ * sharing), the rest spread over a 64-page table whose lines each belong to one thread; synth_numa_ops is the matching two-node
  * topology (CPU c on node c % 2, page p on node p % 2) and synth_data_object names the two
  * objects for registration. The stream of everything else is the same with or without it.
  * Not thread-safe: one owner (synth_numa_ops is stateless). */

@@ -103,6 +103,11 @@ static void test_detector_finds_false_sharing(void **state)
 	assert_int_equal(rep[0].cls, FS_CLASS_FALSE);
 	assert_int_equal(rep[0].nthreads, SYNTH_LINE_THREADS);
 	assert_int_equal(rep[0].written, 0x0101010101010101ULL);
+	/* table lines have one thread each: contended (HITM) at most, never shared */
+	for (int i = 1; i < nr; i++) {
+		assert_int_equal(rep[i].cls, FS_CLASS_CONTENDED);
+		assert_int_equal(rep[i].nthreads, 1);
+	}
 	free(rep);
 	falseshare_free(fs);
 	free(fss);

@@ -155,6 +155,9 @@ class FindingsPipeline(unittest.TestCase):
             counters = [l for l in lines if l["line"] == LINE_ADDR]
             self.assertTrue(counters, "the counters line was never reported")
             self.assertTrue(all(l["class"] == "false" and len(l["written"]) == 8 for l in counters), counters[:2])
+            # the table's lines belong to one thread each: HITM-contended, never shared
+            others = {l["class"] for l in lines if l["line"] != LINE_ADDR}
+            self.assertTrue(others <= {"contended"}, others)
             remote = [h for w in windows for h in w["remote_dram"] if h["mem_node"] != h["cpu_node"]]
             self.assertTrue(remote, "no remote hotspot on the two-node model")
             n_obj, n_rd, n_fs = check_findings(self, ch, host, windows)
