@@ -52,13 +52,43 @@ struct httpd_call *httpd_call_free_(struct httpd_call *c)
 	if (!c)
 		return NULL;
 	struct httpd *h = c->h;
+	httpd_call_discard_(c);
+	httpd_unref(h);
+	return NULL;
+}
+
+struct httpd_call *httpd_call_new_(struct httpd *h, const char *in, const struct httpparse_req *pr)
+{
+	struct httpd_call *call = calloc(1, sizeof(*call));
+	if (!call || !(call->head = malloc(pr->head_len + 1))) {
+		free(call);
+		return NULL;
+	}
+	call->h = h;
+	call->req = *pr;
+	memcpy(call->method, pr->method, sizeof(call->method));
+	memcpy(call->head, in, pr->head_len);
+	call->head[pr->head_len] = '\0';
+	/* each value and the target are followed by CR, LF, SP or HT inside the head */
+	for (unsigned i = 0; i < pr->nfields; i++)
+		call->head[pr->fields[i].value_off + pr->fields[i].value_len] = '\0';
+	call->head[pr->target_off + pr->target_len] = '\0';
+	call->http10 = pr->minor == 0;
+	size_t n;
+	const char *conn = httpparse_field(pr, call->head, "Connection", &n);
+	call->keep_alive = call->http10 ? conn && httpparse_has_token(conn, n, "keep-alive")
+					: !conn || !httpparse_has_token(conn, n, "close");
+	call->head_only = strcmp(call->method, "HEAD") == 0;
+	return call;
+}
+
+void httpd_call_discard_(struct httpd_call *c)
+{
 	free(c->path);
 	free(c->query);
 	free(c->head);
 	free(c->body);
 	free(c);
-	httpd_unref(h);
-	return NULL;
 }
 
 void httpd_count_status_locked(struct httpd *h, int status)
@@ -266,7 +296,7 @@ struct httpd *httpd_free(struct httpd *h)
 	if (h->accept_aio)
 		nng_aio_cancel(h->accept_aio); /* a retry wait ends at once */
 	pthread_mutex_lock(&h->mtx);
-	while (h->accepting || h->conns)
+	while (h->accepting || h->nlive > 0)
 		pthread_cond_wait(&h->idle, &h->mtx);
 	pthread_mutex_unlock(&h->mtx);
 	nng_aio_free(h->accept_aio); /* NULL-safe; waits for a callback still returning */

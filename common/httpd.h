@@ -4,7 +4,7 @@
  * keep-alive and pipelining (one request at a time per connection), and replies that may come
  * later from any thread with a reply timeout. It is not a general web server: no TLS, no chunked
  * request bodies, no static files, no HTTP/2.
- * Bounds: the request head (request line + header fields) is at most HTTPPARSE_MAX_HEAD bytes
+ * Bounds: the request head (request line + header fields) is at most 16 KiB (HTTPPARSE_MAX_HEAD)
  * and 64 fields (431), the target at most HTTPD_MAX_URI (414), the body max_body_bytes (413).
  * Per connection: the next request's head must arrive within idle_timeout_ms of the connection
  * opening or the previous reply (else it is closed: silently when nothing came, 408 when part
@@ -13,8 +13,9 @@
  * connections are served; a connection beyond that gets one 503 and is closed (counted in
  * conn_rejects); beyond max_conns + 64 it is closed at once. A failed accept (e.g. EMFILE)
  * retries after 100 ms instead of spinning. Every connection is served asynchronously on nng's
- * threads: a slow or idle client never delays others. Answered-and-closed (Connection: close)
- * replies drain up to 256 KiB of unread request for up to 1 s so the client sees the reply.
+ * threads: a slow or idle client never delays others. An error reply that closes the
+ * connection (e.g. 413 with the body unread) first drains up to 256 KiB of the request for up
+ * to 1 s, so that closing does not reset the connection before the client read the reply.
  * Thread-safety: httpd_new/httpd_free from one thread; httpd_route, httpd_port and httpd_stats
  * from any thread; a call's accessors and its reply from any one thread at a time. Handlers run
  * on nng's callback threads and must not block them: queue the call and reply later. */

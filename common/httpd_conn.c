@@ -55,16 +55,6 @@ static nng_duration left_ms(nng_time deadline)
 	return d > INT32_MAX ? INT32_MAX : (nng_duration)d;
 }
 
-/* Frees a call its connection still owns (never handed out: no ref on h). */
-static void call_discard(struct httpd_call *call)
-{
-	free(call->path);
-	free(call->query);
-	free(call->head);
-	free(call->body);
-	free(call);
-}
-
 /* The call is answered or abandoned: no reply may be sent for it any more. h->mtx held. */
 static void call_end_locked(struct httpd *h, struct httpd_call *call)
 {
@@ -87,7 +77,7 @@ static void conn_close_locked(struct httpd_conn *c)
 	if (call) {
 		call_end_locked(c->h, call);
 		if (c->state == CONN_BODY)
-			call_discard(call);
+			httpd_call_discard_(call);
 	}
 	nng_stream_close(c->s); /* outstanding rx/tx complete with NNG_ECLOSED */
 	if (c->timer_busy)
@@ -155,8 +145,6 @@ static bool conn_gone_locked(struct httpd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	h->stats.conns--;
-	if (h->stopping)
-		pthread_cond_broadcast(&h->idle);
 	return true;
 }
 
@@ -172,6 +160,11 @@ static void conn_free(struct httpd_conn *c)
 	if (!c->out_static)
 		free(c->out);
 	free(c);
+	/* only now may httpd_free return (and a caller then run nng_fini) */
+	pthread_mutex_lock(&h->mtx);
+	if (--h->nlive == 0 && h->stopping)
+		pthread_cond_broadcast(&h->idle);
+	pthread_mutex_unlock(&h->mtx);
 	httpd_unref(h);
 }
 
@@ -291,37 +284,11 @@ static const char *reason_for(int status)
 	}
 }
 
-/* Copies the parsed head into a new call; field values and the target NUL-terminated. */
-static struct httpd_call *call_new(struct httpd_conn *c, const struct httpparse_req *pr)
-{
-	struct httpd_call *call = calloc(1, sizeof(*call));
-	if (!call || !(call->head = malloc(pr->head_len + 1))) {
-		free(call);
-		return NULL;
-	}
-	call->h = c->h;
-	call->req = *pr;
-	memcpy(call->method, pr->method, sizeof(call->method));
-	memcpy(call->head, c->in, pr->head_len);
-	call->head[pr->head_len] = '\0';
-	/* each value and the target are followed by CR, LF, SP or HT inside the head */
-	for (unsigned i = 0; i < pr->nfields; i++)
-		call->head[pr->fields[i].value_off + pr->fields[i].value_len] = '\0';
-	call->head[pr->target_off + pr->target_len] = '\0';
-	call->http10 = pr->minor == 0;
-	size_t n;
-	const char *conn = httpparse_field(pr, call->head, "Connection", &n);
-	call->keep_alive = call->http10 ? conn && httpparse_has_token(conn, n, "keep-alive")
-					: !conn || !httpparse_has_token(conn, n, "close");
-	call->head_only = strcmp(call->method, "HEAD") == 0;
-	return call;
-}
-
 /* A head was parsed: route, authorise, size the body. Returns a call ready for its handler. */
 static struct httpd_call *conn_request_locked(struct httpd_conn *c, const struct httpparse_req *pr)
 {
 	struct httpd *h = c->h;
-	struct httpd_call *call = call_new(c, pr);
+	struct httpd_call *call = httpd_call_new_(h, c->in, pr);
 	if (!call) {
 		conn_error_locked(c, 500, "out of memory", true, NULL, NULL, NULL);
 		return NULL;
@@ -391,7 +358,7 @@ static struct httpd_call *conn_request_locked(struct httpd_conn *c, const struct
 		return NULL;
 	}
 	conn_consume_locked(c, pr->head_len); /* keep-alive errors: the next request follows */
-	call_discard(call);
+	httpd_call_discard_(call);
 	return NULL;
 }
 
@@ -449,7 +416,7 @@ static void conn_timeout_locked(struct httpd_conn *c)
 		call_end_locked(h, call);
 		conn_error_locked(c, 408, reason, true, NULL, NULL, call);
 		c->drain_after = false;
-		call_discard(call);
+		httpd_call_discard_(call);
 	} else {
 		conn_close_locked(c);
 	}
@@ -577,6 +544,7 @@ int httpd_conn_new_locked(struct httpd *h, nng_stream *s)
 		h->conns->prev = c;
 	h->conns = c;
 	h->stats.conns++;
+	h->nlive++;
 	h->refs++; /* the connection's */
 	if (reject) {
 		/* one answer and close: nothing of the request is read (no buffer) */

@@ -50,7 +50,8 @@ struct httpd {
 	char *server_name;
 	struct httpd_route routes[HTTPD_MAX_ROUTES];
 	unsigned nroutes;
-	struct httpd_conn *conns;  /* every connection not yet freed, doubly linked */
+	struct httpd_conn *conns;  /* every connection not yet closed and idle, doubly linked */
+	unsigned nlive;            /* connections not yet through conn_free (httpd_free waits) */
 	struct httpd_stats stats;
 };
 
@@ -79,7 +80,13 @@ struct httpd_call {
 
 /* httpd.c */
 void httpd_unref(struct httpd *h);
-struct httpd_call *httpd_call_free_(struct httpd_call *c); /* drops the call's ref on h */
+/* A call from the parsed head at in[0..pr->head_len): the head is copied with field values and
+ * the target NUL-terminated; keep-alive and HEAD are worked out. NULL when out of memory. */
+struct httpd_call *httpd_call_new_(struct httpd *h, const char *in, const struct httpparse_req *pr);
+/* Frees a call never handed out (it holds no ref on h). */
+void httpd_call_discard_(struct httpd_call *c);
+/* Frees a handed-out call and drops its ref on h. Returns NULL. */
+struct httpd_call *httpd_call_free_(struct httpd_call *c);
 void httpd_count_status_locked(struct httpd *h, int status);
 const struct httpd_route *httpd_route_find_locked(const struct httpd *h, const char *method,
 						  const char *path, char *allow, size_t size);

@@ -1,4 +1,6 @@
-/* httpd tests: a real server on loopback, libcurl (and raw sockets) as the client. */
+/* httpd tests: a real server on loopback, libcurl as the client: routes, auth, bodies, deferred
+ * and late replies, timeouts, concurrency, addresses. Raw-socket tests are in httpd_conn_test.c,
+ * the text helpers' tests in httpd_req_test.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -395,98 +397,6 @@ static void test_reply_timeout(void **state)
 	(void)state;
 }
 
-static int raw_connect(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-/* Sends text on a fresh connection; returns the status of the reply (0 if none). */
-static int raw_request(uint16_t port, const char *text, char *out, size_t size)
-{
-	int fd = raw_connect(port);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	shutdown(fd, SHUT_WR); /* the client is done sending */
-	size_t n = 0;
-	ssize_t k;
-	while (n + 1 < size && (k = read(fd, out + n, size - 1 - n)) > 0)
-		n += (size_t)k;
-	out[n] = '\0';
-	close(fd);
-	int status = 0;
-	sscanf(out, "HTTP/1.%*d %d", &status);
-	return status;
-}
-
-static void test_raw_requests(void **state)
-{
-	struct httpd *h = server(NULL);
-	char out[2048];
-	uint16_t port = httpd_port(h);
-	assert_int_equal(raw_request(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n"
-				     "\r\nabc", out, sizeof(out)), 400);
-	assert_non_null(strstr(out, "bad Content-Length"));
-	assert_int_equal(raw_request(port, "POST /echo HTTP/1.1\r\nHost: x\r\n"
-				     "Content-Length: 99999999999999999999\r\n\r\n", out, sizeof(out)), 400);
-	assert_int_equal(raw_request(port, "GET http://x/hello?name=abs HTTP/1.1\r\nHost: x\r\n"
-				     "Connection: close\r\n\r\n", out, sizeof(out)), 200);
-	assert_non_null(strstr(out, "\"name\":\"abs\""));
-	/* answered by nng itself, with our JSON error page */
-	assert_int_equal(raw_request(port, "GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-				     out, sizeof(out)), 404);
-	assert_non_null(strstr(out, "{\"error\":\"Not Found\""));
-	assert_int_equal(raw_request(port, "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", out,
-				     sizeof(out)), 505);
-	assert_non_null(strstr(out, "{\"error\":"));
-	/* (not at the end of the path: nng 1.5.2 reads past a path ending in %XX, nng#1594) */
-	assert_int_equal(raw_request(port, "GET /hel%00lo HTTP/1.1\r\nHost: x\r\n"
-				     "Connection: close\r\n\r\n", out, sizeof(out)), 400);
-	assert_int_equal(raw_request(port, "VERYLONGMETHODNAME /hello HTTP/1.1\r\nHost: x\r\n"
-				     "Connection: close\r\n\r\n", out, sizeof(out)), 501);
-	/* body cut short by the client: no handler call, no leak */
-	assert_int_equal(raw_request(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
-				     "\r\nshort", out, sizeof(out)), 0);
-	httpd_free(h);
-	(void)state;
-}
-
-static void test_slow_clients_do_not_block(void **state)
-{
-	struct httpd_opts o = { .reply_timeout_ms = 300 };
-	struct httpd *h = server(&o);
-	struct resp r;
-	char u[160];
-	int idle = raw_connect(httpd_port(h));
-	int half = raw_connect(httpd_port(h));
-	int body = raw_connect(httpd_port(h));
-	const char *hdr = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Half: ";
-	const char *partial = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nabc";
-	assert_true(write(half, hdr, strlen(hdr)) > 0);
-	assert_true(write(body, partial, strlen(partial)) > 0);
-
-	url(u, sizeof(u), h, "/hello");
-	for (int i = 0; i < 5; i++) {
-		assert_int_equal(req("GET", u, NULL, NULL, 0, NULL, &r), 200);
-		assert_true(r.secs < 1.0);
-	}
-	/* the trickling body is cut off by the reply timeout */
-	char out[1024];
-	ssize_t n = read(body, out, sizeof(out) - 1);
-	assert_true(n > 0);
-	out[n] = '\0';
-	assert_non_null(strstr(out, "HTTP/1.1 408"));
-	close(idle);
-	close(half);
-	close(body);
-	httpd_free(h);
-	(void)state;
-}
-
 static void test_concurrent_clients(void **state)
 {
 	struct httpd *h = server(NULL);
@@ -626,7 +536,7 @@ static void test_bind_addresses(void **state)
 	struct httpd *h2 = NULL;
 	assert_int_equal(httpd_new("::1", port, NULL, &h2), -EADDRINUSE);
 	assert_null(h2);
-	/* nng shares servers per address: the failed second one must not stop the first */
+	/* the failed second one must not stop the first */
 	assert_int_equal(httpd_route(h, "GET", "/healthz", HTTPD_PUBLIC, h_metrics, NULL), 0);
 	assert_int_equal(req("GET", u, NULL, NULL, 0, NULL, &r), 200);
 	h = httpd_free(h);
@@ -657,47 +567,15 @@ static void test_bind_addresses(void **state)
 	(void)state;
 }
 
-static void test_helpers(void **state)
-{
-	char b[16];
-	assert_int_equal(httpd_query_get("a=1&b=x%20y+z&c&d=", "b", b, sizeof(b)), 5);
-	assert_string_equal(b, "x y z");
-	assert_int_equal(httpd_query_get("a=1&b=2", "a", b, sizeof(b)), 1);
-	assert_string_equal(b, "1");
-	assert_int_equal(httpd_query_get("a=1&c&d=", "c", b, sizeof(b)), 0);
-	assert_string_equal(b, "");
-	assert_int_equal(httpd_query_get("a=1&d=", "d", b, sizeof(b)), 0);
-	assert_int_equal(httpd_query_get("a=1", "b", b, sizeof(b)), -ENOENT);
-	assert_int_equal(httpd_query_get("", "a", b, sizeof(b)), -ENOENT);
-	assert_int_equal(httpd_query_get("ab=1", "a", b, sizeof(b)), -ENOENT);
-	assert_int_equal(httpd_query_get("a%62=7", "ab", b, sizeof(b)), 1);
-	assert_int_equal(httpd_query_get("a=%4", "a", b, sizeof(b)), -EINVAL);
-	assert_int_equal(httpd_query_get("a=%00", "a", b, sizeof(b)), -EINVAL);
-	assert_int_equal(httpd_query_get("a=0123456789abcdef", "a", b, sizeof(b)), -ENOSPC);
-	assert_int_equal(httpd_query_get("a=%zz&a=2", "a", b, sizeof(b)), -EINVAL);
-
-	assert_int_equal(httpd_path_decode("/a%2Fb", 6, b, sizeof(b)), 4);
-	assert_string_equal(b, "/a/b");
-	assert_int_equal(httpd_path_decode("/a+b", 4, b, sizeof(b)), 4);
-	assert_string_equal(b, "/a+b");
-	assert_int_equal(httpd_path_decode("/%", 2, b, sizeof(b)), -EINVAL);
-	assert_int_equal(httpd_path_decode("/abc", 4, b, 4), -ENOSPC);
-
-	(void)state;
-}
-
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_ALL);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_helpers),
 		cmocka_unit_test(test_routing),
 		cmocka_unit_test(test_body_limits),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_deferred_reply),
 		cmocka_unit_test(test_reply_timeout),
-		cmocka_unit_test(test_raw_requests),
-		cmocka_unit_test(test_slow_clients_do_not_block),
 		cmocka_unit_test(test_concurrent_clients),
 		cmocka_unit_test(test_timeout_reply_race),
 		cmocka_unit_test(test_max_pending_and_free_with_pending),
@@ -708,3 +586,4 @@ int main(void)
 	nng_fini(); /* drains nng's reaper so leak checkers see everything freed */
 	return rv;
 }
+
