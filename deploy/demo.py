@@ -13,6 +13,8 @@ agent keeps everything. Load, all real programs:
   - iperf3 lb -> db:5201 (data from source port 45201), 200 Mbit/s, starting a third of the way
     in (a throughput spike on both namespaces' eth0: the coordinator's correlator may trigger);
   - iperf3 over loopback on this host, 100 Mbit/s.
+When iperf3 starts, an operator command goes through the coordinator's gRPC API: msctl puts the
+role=db agents in diagnostic mode for 60 s (a fleet event, and a pin in the agents' table).
 Then it prints the summary (fleet status, top flows with their 5-tuples and top functions from
 ClickHouse, fleet events) and stops everything, checking that no process, namespace, link or BPF
 program of the demo is left. Ctrl-C stops it cleanly at any point. Exit 0 when clean."""
@@ -170,6 +172,10 @@ def run_load(lab, a, lb, db):
                                                    "--cport", str(IPERF_CPORT), "-i", "0"], netns=lb["netns"])
             iperf_started = True
             say(f"iperf3 {lb['netns']} -> {db['netns']} started")
+            # an operator's fleet command through the coordinator's gRPC API: db to diagnostic
+            rc, text = lab.msctl("mode", "diagnostic", "--label=role=db", "--ttl=60s",
+                                 "--reason=demo: iperf3 burst on db")
+            say(f"msctl mode diagnostic --label=role=db --ttl=60s: {text.strip() or 'exit %d' % rc}")
         if time.time() >= next_tick:
             next_tick += 5
             say(f"windows accepted {coord_metric(lab, 'ms_coord_windows_accepted_total'):.0f}, rollup rows in "

@@ -88,6 +88,7 @@ class Demo(unittest.TestCase):
         self.assertRegex(text, r"agents_live\s+3")
         self.assertIn("== fleet events", text)
         self.assertIn("agent_connected", text)
+        self.assertRegex(text, r"mode_set .*{0}-db mode=diagnostic".format(PREFIX))  # the demo's msctl push
 
         db = agent_section(text, f"{PREFIX}-db")
         host = agent_section(text, os.uname().nodename)
