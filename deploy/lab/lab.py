@@ -69,6 +69,8 @@ def up(a):
         left = lab.down(keep=True)
         if left:
             print("lab: left behind: " + ", ".join(left), file=sys.stderr)
+        print(f"lab: everything started is stopped; logs in {lab.dir}/logs; 'lab.py down --state-dir "
+              f"{lab.dir}' removes them", file=sys.stderr)
         return 1
 
 
