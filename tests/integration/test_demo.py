@@ -83,6 +83,8 @@ class Demo(unittest.TestCase):
         with open(out_path) as f:
             text = f.read()
         print("\n" + text)
+        if rc == 0:
+            shutil.rmtree(os.path.dirname(self.state), ignore_errors=True)
         self.assertEqual(rc, 0, text)
         self.assertNotIn("LEFT BEHIND", text)
         self.assertRegex(text, r"agents_live\s+3")
