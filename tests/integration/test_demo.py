@@ -83,6 +83,7 @@ class Demo(unittest.TestCase):
         with open(out_path) as f:
             text = f.read()
         print("\n" + text)
+        state_left = os.path.exists(self.state)
         if rc == 0:
             shutil.rmtree(os.path.dirname(self.state), ignore_errors=True)
         self.assertEqual(rc, 0, text)
@@ -120,7 +121,7 @@ class Demo(unittest.TestCase):
         self.assertNotIn(PREFIX, mstest.run(["ip", "-o", "link", "show"]).stdout)
         left = [i for i in agent_progs if mstest.bpf_prog_exists(i)]
         self.assertEqual(left, [], "agent BPF programs still loaded")
-        self.assertFalse(os.path.exists(self.state), "state directory left")
+        self.assertFalse(state_left, "state directory left")
 
 
 if __name__ == "__main__":
