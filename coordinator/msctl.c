@@ -385,19 +385,19 @@ static int cmd_ch(struct ctx *c, char **pos, size_t npos)
 	}
 	struct chhttp *h = NULL;
 	struct msctl_ch_result *res = NULL;
-	int r = msctl_ch_open(c->ch_url, c->ch_user, c->ch_password_file, c->timeout_ms, &h);
+	uint32_t tmo = c->timeout_ms ? c->timeout_ms : 60000; /* a FINAL read of a long --since takes a while */
+	int r = msctl_ch_open(c->ch_url, c->ch_user, c->ch_password_file, tmo, &h);
 	if (r < 0) {
 		fprintf(stderr, "msctl: ClickHouse %s: %s%s\n", c->ch_password_file ? c->ch_password_file : c->ch_url,
 			r == -EPERM ? "others may read or write it (chmod 600)" : strerror(-r),
 			r == -EINVAL ? " (--clickhouse=http://HOST:PORT)" : "");
 		return EX_USAGE;
 	}
-	r = msctl_ch_run(h, &q, c->timeout_ms, &res);
+	r = msctl_ch_run(h, &q, tmo, &res);
 	int rc = EX_OK;
 	if (r < 0) {
-		struct chhttp_error e = { 0 };
-		if (h)
-			chhttp_last_error(h, &e);
+		struct chhttp_error e;
+		chhttp_last_error(h, &e);
 		fprintf(stderr, "msctl: ClickHouse %s: %s%s%s\n", c->ch_url, msctl_ch_strerror(r), e.msg[0] ? ": " : "",
 			e.msg);
 		rc = e.transport ? EX_UNAVAIL : r == -EACCES ? EX_AUTH : r == -ENOENT ? EX_NOTFOUND
@@ -443,7 +443,7 @@ static int parse_u64(const char *s, uint64_t *ret)
 
 int main(int argc, char **argv)
 {
-	struct ctx c = { .coordinator = "127.0.0.1:9301", .timeout_ms = 5000, .limit = 0, .since_s = 600,
+	struct ctx c = { .coordinator = "127.0.0.1:9301", .limit = 0, .since_s = 600,
 			 .ch_url = "http://127.0.0.1:8123", .ch_db = "microsentinel" };
 	char *pos[MAX_SEL];
 	size_t npos = 0;
@@ -548,6 +548,7 @@ bad_value:
 	const char *cmd = pos[0];
 	if (!strcmp(cmd, "top") || !strcmp(cmd, "flame"))
 		return cmd_ch(&c, pos, npos);
+	c.timeout_ms = c.timeout_ms ? c.timeout_ms : 5000;
 	bool known = !strcmp(cmd, "status") || !strcmp(cmd, "agents") || !strcmp(cmd, "agent") || !strcmp(cmd, "mode") ||
 		     !strcmp(cmd, "budget") || !strcmp(cmd, "targets") || !strcmp(cmd, "events") ||
 		     !strcmp(cmd, "anomalies");

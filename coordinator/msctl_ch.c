@@ -236,7 +236,8 @@ int msctl_ch_tsv_parse(const char *text, size_t len, size_t ncols, size_t max_ro
 		msctl_ch_rows_free(r);
 		return -ENOMEM;
 	}
-	/* unescape in place: the written text never outruns the read text */
+	/* unescaped copy: a field is never longer than its escaped text and its NUL takes the
+	 * separator's place, so len + 1 bytes suffice */
 	char *w = r->text;
 	size_t i = 0;
 	for (size_t row = 0; row < nrows; row++) {

@@ -15,12 +15,14 @@
 #include "strbuf.h"
 
 #define MSCTL_CH_MAX_LIMIT 1000              /* rows of a top table */
-#define MSCTL_CH_MAX_FLAME 100000            /* folded lines; the rest is summed into one line */
+/* folded lines; each answer row is at most ~320 bytes, so 40,000 fit the answer bound; the
+ * rest of the selection is one "[other]" line */
+#define MSCTL_CH_MAX_FLAME 40000
 #define MSCTL_CH_MAX_SINCE_S (366u * 86400u) /* --since: longest look-back */
 #define MSCTL_CH_MAX_HOSTS 64
 #define MSCTL_CH_MAX_NAME 64                 /* database and event names, including the NUL */
 #define MSCTL_CH_MAX_SQL (64u << 10)
-#define MSCTL_CH_MAX_RESPONSE (32u << 20)    /* TabSeparated answer bytes */
+#define MSCTL_CH_MAX_RESPONSE CHHTTP_MAX_RESPONSE /* TabSeparated answer bytes */
 
 enum msctl_ch_kind { MSCTL_CH_FLOWS, MSCTL_CH_FUNCTIONS, MSCTL_CH_FLAME };
 

@@ -118,7 +118,7 @@ static void build_sql(void **state)
 	strbuf_init(&sb, MSCTL_CH_MAX_SQL);
 	assert_int_equal(msctl_ch_build_sql(&q, &sb), 0);
 	assert_non_null(strstr(sb.buf, "microsentinel.ms_functions FINAL"));
-	assert_non_null(strstr(sb.buf, "LIMIT 100000 FORMAT"));
+	assert_non_null(strstr(sb.buf, "LIMIT 40000 FORMAT"));
 	strbuf_release(&sb);
 
 	/* agent ids may hold a single quote: it is escaped */

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -246,6 +247,12 @@ class MsctlTop(unittest.TestCase):
         rc, out, err = self.msctl("top", "flows", url=f"http://127.0.0.1:{port}")
         self.assertEqual(rc, 6, err)
         self.assertIn("Connection refused", err)
+        with socket.socket() as silent:  # accepts the connection, never answers
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(4)
+            rc, out, err = self.msctl("top", "flows", "--timeout-ms=1000", url=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        self.assertEqual(rc, 6, err)
+        self.assertIn("timed out", err)
         rc, _, err = self.msctl("top", "flows", db="nope_db")
         self.assertEqual(rc, 4, err)
         self.assertIn("database or table not found", err)
