@@ -204,6 +204,7 @@ class Agent:
         self.sample_rss()
         self.a.proc.send_signal(signal.SIGKILL)
         self.a.proc.wait(10)
+        self.a.proc.stdout.close()
         self.a.err.close()
 
     def stop(self):
@@ -321,6 +322,7 @@ class Lab:
         window, deleted by the spool policy before its re-send, counts as dropped yet is
         stored), so up to n counted drops may be windows that are stored."""
         t = self.test
+        self.coord.sample_rss()
         dropped = dropped or {}
         allow_lost = allow_lost or {}
         acks_lost = acks_lost or {}
