@@ -52,7 +52,7 @@ int api_new(const struct api_opts *opts, struct api **ret)
 	a->o.version = a->version;
 	a->o.cgroup_root = a->cgroup_root[0] ? a->cgroup_root : NULL;
 	if (!a->o.stall_ms)
-		a->o.stall_ms = 10000;
+		a->o.stall_ms = METRICS_DEFAULT_STALL_MS;
 	if (opts->pmu)
 		pmu_host_probe(&a->host);
 	*ret = a;
@@ -373,21 +373,9 @@ static void on_status(void *arg, struct httpd_call *call)
 static void on_healthz(void *arg, struct httpd_call *call)
 {
 	struct api *a = arg;
-	struct metrics_snapshot *s = malloc(sizeof(*s));
-	if (!s) {
-		httpd_call_reply_error(call, 500, "out of memory");
-		return;
-	}
-	metrics_snapshot(a->o.metrics, s);
-	uint64_t now = real_ms();
-	uint64_t age = s->have_ctl && now > s->ctl.real_ms ? now - s->ctl.real_ms : 0;
-	bool ok = s->have_ctl && age < a->o.stall_ms;
 	char body[160];
-	int l = ok ? snprintf(body, sizeof(body), "{\"status\":\"ok\",\"mode\":\"%s\"}\n", mode_name(s->ctl.mc.mode))
-		   : snprintf(body, sizeof(body), "{\"error\":\"Service Unavailable\",\"reason\":\"%s\"}\n",
-			      s->have_ctl ? "the sampling loop has not reported for too long" : "the sampling loop has not started");
-	free(s);
-	httpd_call_reply(call, ok ? 200 : 503, "application/json", body, (size_t)l);
+	int status = metrics_health(a->o.metrics, a->o.stall_ms, body, sizeof(body));
+	httpd_call_reply(call, status, "application/json", body, strlen(body));
 }
 
 int api_register(struct api *a, struct httpd *h)

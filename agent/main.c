@@ -551,6 +551,7 @@ int main(int argc, char **argv)
 	    start_standalone(&cfg, cfg.perf_mock_mode ? NULL : ev, &solo) < 0)
 		goto out;
 	metrics_set_uplink(met, up);
+	metrics_set_standalone(met, solo);
 	struct export_opts xo = {
 		.forward = up ? uplink_forward : solo ? standalone_forward : NULL,
 		.forward_arg = up ? (void *)up : (void *)solo,
@@ -713,8 +714,10 @@ out:
 	samplelog_close(slog);
 	httpd_free(http);
 	/* after every reader of its stats is gone; the exporter has handed it every window */
-	if (met)
+	if (met) {
 		metrics_set_uplink(met, NULL);
+		metrics_set_standalone(met, NULL);
+	}
 	if (up) {
 		struct uplink_stats us;
 		uint64_t left = uplink_drain(up, 2000);

@@ -13,7 +13,9 @@
 
 #include "events.h"
 #include "httpd.h"
+#include "loop.h"
 #include "ms_abi.h"
+#include "standalone.h"
 #include "uplink.h"
 #include "window.h"
 
@@ -44,6 +46,7 @@ struct metrics {
 	struct wintop *top;           /* last window's; NULL before the first */
 	struct control_snapshot *ctl; /* NULL before the loop's first report */
 	struct uplink *up;
+	struct standalone *solo;
 	double encode_sum;
 	uint64_t encode_count;
 	uint32_t nfam;
@@ -331,6 +334,8 @@ int metrics_render(struct metrics *m, struct strbuf *sb)
 	if (m->top)
 		metrics_render_top(sb, m->top);
 	metrics_render_uplink(sb, m->up, m->encode_sum, m->encode_count);
+	if (m->solo)
+		standalone_metrics(m->solo, sb);
 	for (uint32_t i = 0; i < m->nfam; i++)
 		if (m->fam[i].text.len) /* an empty family has no buffer at all */
 			strbuf_append(sb, m->fam[i].text.buf, m->fam[i].text.len);
@@ -380,6 +385,13 @@ void metrics_set_uplink(struct metrics *m, struct uplink *u)
 {
 	pthread_mutex_lock(&m->mu);
 	m->up = u;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_set_standalone(struct metrics *m, struct standalone *s)
+{
+	pthread_mutex_lock(&m->mu);
+	m->solo = s;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -507,7 +519,36 @@ static void on_metrics(void *arg, struct httpd_call *call)
 	strbuf_release(&sb);
 }
 
+int metrics_health(struct metrics *m, uint64_t stall_ms, char *body, size_t cap)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&m->mu);
+	bool have = m->ctl != NULL;
+	uint64_t at = have ? m->ctl->real_ms : 0;
+	int mode = have ? m->ctl->mc.mode : 0;
+	pthread_mutex_unlock(&m->mu);
+	uint64_t age = have && now > at ? now - at : 0;
+	bool ok = have && age < (stall_ms ? stall_ms : METRICS_DEFAULT_STALL_MS);
+	const char *name = mode == LOOP_MODE_DIAGNOSTIC ? "diagnostic" : mode == LOOP_MODE_SENTINEL ? "sentinel" : "auto";
+	if (ok)
+		snprintf(body, cap, "{\"status\":\"ok\",\"mode\":\"%s\"}\n", name);
+	else
+		snprintf(body, cap, "{\"error\":\"Service Unavailable\",\"reason\":\"%s\"}\n",
+			 have ? "the sampling loop has not reported for too long" : "the sampling loop has not started");
+	return ok ? 200 : 503;
+}
+
+static void on_healthz(void *arg, struct httpd_call *call)
+{
+	char body[160];
+	int status = metrics_health(arg, 0, body, sizeof(body));
+	httpd_call_reply(call, status, "application/json", body, strlen(body));
+}
+
 int metrics_register(struct metrics *m, struct httpd *h)
 {
-	return httpd_route(h, "GET", "/metrics", HTTPD_PUBLIC, on_metrics, m);
+	int r = httpd_route(h, "GET", "/metrics", HTTPD_PUBLIC, on_metrics, m);
+	return r < 0 ? r : httpd_route(h, "GET", "/healthz", HTTPD_PUBLIC, on_healthz, m);
 }

@@ -76,6 +76,9 @@ void metrics_set_options(struct metrics *m, uint32_t top_k, bool guide_names);
 void metrics_on_ctl(struct metrics *m, const struct control_snapshot *c);
 /* The uplink whose uplink_stats feed ms_uplink_* (NULL: none, the families report 0). */
 void metrics_set_uplink(struct metrics *m, struct uplink *u);
+/* The standalone ClickHouse writer whose ms_ch_* families are served (NULL: none). */
+struct standalone;
+void metrics_set_standalone(struct metrics *m, struct standalone *s);
 /* One window's encode-and-hand-over time (export worker). */
 void metrics_observe_encode(struct metrics *m, double seconds);
 /* Publishes a whole gauge family (e.g. ms_false_sharing_score from the analyzers): replaces
@@ -88,7 +91,14 @@ void metrics_snapshot(struct metrics *m, struct metrics_snapshot *ret);
 /* Renders the exposition into sb. */
 int metrics_render(struct metrics *m, struct strbuf *sb);
 
-/* Registers GET /metrics on an httpd. */
+#define METRICS_DEFAULT_STALL_MS 10000u
+/* The /healthz answer: 200 and {"status":"ok","mode":...} while the sampling loop reported
+ * within stall_ms (0: METRICS_DEFAULT_STALL_MS), else 503 and the reason. Writes a
+ * NUL-terminated JSON line into body (cap >= 160) and returns the HTTP status. */
+int metrics_health(struct metrics *m, uint64_t stall_ms, char *body, size_t cap);
+
+/* Registers GET /metrics and GET /healthz (default stall bound) on an httpd, so that a
+ * liveness probe needs only the metrics port (the control API may be off or token-protected). */
 struct httpd;
 int metrics_register(struct metrics *m, struct httpd *h);
 

@@ -4,6 +4,7 @@ show up) and a real coordinator (local window store; then again writing a real C
 is installed). Every exported family must be in the catalogue with the same type and label names;
 every non-optional family must be exported; every optional family must appear in the mode its
 `when:` names (only `contention` needs PMU hardware and is not forced here)."""
+import json
 import os
 import re
 import socket
@@ -23,7 +24,7 @@ import mstest  # noqa: E402
 CATALOGUE = os.path.join(mstest.SRC, "backend", "prometheus_metrics.yaml")
 COORD = os.path.join(mstest.BUILD, "coordinator", "micro_sentinel_coordinator")
 TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
-WHEN = {"guide_names", "latency_file", "contention", "analyzed_window", "local_store", "clickhouse"}
+WHEN = {"guide_names", "latency_file", "contention", "analyzed_window", "local_store", "clickhouse", "standalone"}
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
@@ -221,6 +222,29 @@ class Catalogue(unittest.TestCase):
                 compare(self, "coordinator", families(text), {"clickhouse"})
             finally:
                 self.assertEqual(coord.stop(), 0, coord.log())
+
+    def test_agent_standalone(self):
+        """An agent writing to ClickHouse itself serves its writer's ms_ch_* families, and
+        /healthz on the metrics port (a probe needs no control port)."""
+        clickhouse.skip_unless_available()
+        with clickhouse.Server() as ch:
+            r = mstest.run([COORD, "--init-schema", f"--clickhouse-endpoint={ch.endpoint}",
+                            "--clickhouse-database=ms_cat_solo"], check=False)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            mport = free_port()
+            agent = mstest.Agent("--perf-mock", "--mock-rate=20000", "--window-ms=300", "--agent-id=catalogue-solo",
+                                 f"--clickhouse-endpoint={ch.endpoint}", "--clickhouse-database=ms_cat_solo",
+                                 "--clickhouse-flush-ms=200", f"--metrics-port={mport}", "--control-port=0")
+            agent.start(timeout=30)
+            try:
+                text = wait(lambda: (value(scrape(mport), 'ms_ch_windows_total{result="durable"}') or 0) >= 2
+                            and scrape(mport), 60, "two durable windows")
+                compare(self, "agent", families(text), {"standalone"})
+                with urllib.request.urlopen(f"http://127.0.0.1:{mport}/healthz", timeout=5) as resp:
+                    self.assertEqual(resp.status, 200)
+                    self.assertEqual(json.loads(resp.read())["status"], "ok")
+            finally:
+                self.assertEqual(agent.stop(), 0, agent.log())
 
 
 if __name__ == "__main__":
