@@ -68,32 +68,6 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: msctl [--coordinator=HOST:PORT] [--token-file=F] [--tls-ca-file=F [--tls-cert-file=F --tls-key-file=F]]\n"
-		"             [--timeout-ms=N] [--json] COMMAND\n"
-		"commands:\n"
-		"  status                                  fleet status\n"
-		"  agents [SELECTOR]                       list agents\n"
-		"  agent ID                                describe one agent\n"
-		"  mode sentinel|diagnostic|auto [SELECTOR] [--ttl=DUR] [--reason=TEXT]\n"
-		"  budget [--sentinel=N] [--diagnostic=N] [--hard-drop-ns=N] [SELECTOR] [--ttl=DUR] [--reason=TEXT]\n"
-		"  targets [TYPE=VALUE ...] [SELECTOR] [--reason=TEXT]   (TYPE: flow pid cgroup port proto ifindex;\n"
-		"                                          none = sample everything)\n"
-		"  events [--watch] [--since-ns=N] [--limit=N]\n"
-		"  anomalies [--watch] [--since-ns=N] [--limit=N]\n"
-		"  top flows|functions|lines [--since=DUR] [--limit=N] [--flow=ID] [--event=NAME] [--hosts=ID,...]\n"
-		"  flame [--flow=ID] [--since=DUR] [--event=NAME] [--hosts=ID,...]   folded stacks for flamegraph tools\n"
-		"      top/flame read ClickHouse: [--clickhouse=URL] [--database=DB] [--clickhouse-user=U]\n"
-		"      [--clickhouse-password-file=F]; --since: 30s, 10m, 2h, 1d (default 10m); ID: hex (0x..., or\n"
-		"      16 digits as printed) or decimal\n"
-		"SELECTOR: --all (default) | --hosts=ID[,ID...] | --label=K=V (repeatable: all must match)\n"
-		"DUR: digits with ms, s, m or h (bare digits: ms); 0 = until cleared\n"
-		"exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 not found (top/flame: no samples),\n"
-		"            5 authentication, 6 coordinator or ClickHouse unreachable, or no matching agent connected\n");
-}
-
 static int exit_for(int code)
 {
 	switch (code) {
@@ -193,32 +167,6 @@ static int cmd_agents(struct ctx *c, const char *id)
 	return EX_OK;
 }
 
-static int print_command_reply(struct ctx *c, ProtobufCMessage *m, const char *what)
-{
-	Ms__V1__CommandReply *r = (Ms__V1__CommandReply *)m;
-	if (c->json) {
-		struct jsonw *j;
-		if (jsonw_new(1u << 20, &j) == 0) {
-			jsonw_begin_object(j);
-			jsonw_key(j, "command_id"); jsonw_u64(j, r->command_id);
-			jsonw_key(j, "agents");
-			jsonw_begin_array(j);
-			for (size_t i = 0; i < r->n_agents; i++)
-				jsonw_string(j, r->agents[i]);
-			jsonw_end_array(j);
-			jsonw_end_object(j);
-			msctl_json_print(j);
-		}
-	} else {
-		printf("%s: command %" PRIu64 " queued for %zu agent(s):", what, r->command_id, r->n_agents);
-		for (size_t i = 0; i < r->n_agents; i++)
-			printf(" %s", r->agents[i]);
-		printf("\n");
-	}
-	protobuf_c_message_free_unpacked(m, NULL);
-	return EX_OK;
-}
-
 static int cmd_mode(struct ctx *c, const char *mode)
 {
 	Ms__V1__SetModeRequest req = MS__V1__SET_MODE_REQUEST__INIT;
@@ -238,7 +186,7 @@ static int cmd_mode(struct ctx *c, const char *mode)
 	req.reason = (char *)(c->reason ? c->reason : "msctl");
 	ProtobufCMessage *m = NULL;
 	int r = call(c, "SetMode", &req.base, &ms__v1__command_reply__descriptor, &m);
-	return r != EX_OK ? r : print_command_reply(c, m, "mode");
+	return r != EX_OK ? r : msctl_command_reply_out(c->json, (Ms__V1__CommandReply *)m, "mode");
 }
 
 static int cmd_budget(struct ctx *c)
@@ -255,7 +203,7 @@ static int cmd_budget(struct ctx *c)
 	req.reason = (char *)(c->reason ? c->reason : "msctl");
 	ProtobufCMessage *m = NULL;
 	int r = call(c, "SetBudget", &req.base, &ms__v1__command_reply__descriptor, &m);
-	return r != EX_OK ? r : print_command_reply(c, m, "budget");
+	return r != EX_OK ? r : msctl_command_reply_out(c->json, (Ms__V1__CommandReply *)m, "budget");
 }
 
 static int cmd_targets(struct ctx *c, char **specs, size_t n)
@@ -281,7 +229,7 @@ static int cmd_targets(struct ctx *c, char **specs, size_t n)
 	req.reason = (char *)(c->reason ? c->reason : "msctl");
 	ProtobufCMessage *m = NULL;
 	int r = call(c, "SetTargets", &req.base, &ms__v1__command_reply__descriptor, &m);
-	return r != EX_OK ? r : print_command_reply(c, m, "targets");
+	return r != EX_OK ? r : msctl_command_reply_out(c->json, (Ms__V1__CommandReply *)m, "targets");
 }
 
 static int cmd_events(struct ctx *c, bool anomalies)
@@ -360,6 +308,59 @@ static int cmd_status(struct ctx *c)
 	return EX_OK;
 }
 
+/* Opens the gRPC client of c (token, TLS files); EX_OK or EX_USAGE, told once. */
+static int connect_coordinator(struct ctx *c)
+{
+	char token[300] = "";
+	int r;
+	if (c->token_file && (r = read_token(c->token_file, token, sizeof(token))) < 0) {
+		fprintf(stderr, "msctl: token file %s: %s\n", c->token_file, strerror(-r));
+		return EX_USAGE;
+	}
+	if ((c->cert_file || c->key_file) && (!c->cert_file || !c->key_file || !c->ca_file)) {
+		fprintf(stderr, "msctl: --tls-cert-file and --tls-key-file go together, with --tls-ca-file\n");
+		return EX_USAGE;
+	}
+	struct rpc_client_opts co = { .target = c->coordinator, .token = token, .tls_ca_file = c->ca_file,
+				      .tls_cert_file = c->cert_file, .tls_key_file = c->key_file };
+	if ((r = rpc_client_new(&co, &c->cli)) < 0) {
+		fprintf(stderr, "msctl: coordinator %s: %s\n", c->coordinator, strerror(-r));
+		return EX_USAGE;
+	}
+	return EX_OK;
+}
+
+/* --label for top/flame: the coordinator's registry says which agents carry the labels (as for
+ * the other commands; ClickHouse has no fleet labels), their ids (and --hosts: only those also
+ * listed) go to the query. */
+static int label_hosts(struct ctx *c, ProtobufCMessage **m, char ***ret_ids, size_t *ret_n)
+{
+	Ms__V1__ListAgentsRequest req = MS__V1__LIST_AGENTS_REQUEST__INIT;
+	Ms__V1__Selector s;
+	req.selector = selector(c, &s);
+	s.n_hosts = 0; /* the coordinator takes labels or hosts, not both: --hosts filters below */
+	int r = connect_coordinator(c);
+	if (r != EX_OK || (r = call(c, "ListAgents", &req.base, &ms__v1__list_agents_reply__descriptor, m)) != EX_OK)
+		return r;
+	Ms__V1__ListAgentsReply *l = (Ms__V1__ListAgentsReply *)*m;
+	size_t n = 0;
+	if (!(*ret_ids = calloc(l->n_agents + 1, sizeof(char *))))
+		return EX_FAIL;
+	for (size_t i = 0; i < l->n_agents; i++) {
+		bool listed = !c->nhosts;
+		for (size_t k = 0; k < c->nhosts && !listed; k++)
+			listed = !strcmp(c->hosts[k], l->agents[i]->agent_id);
+		if (listed)
+			(*ret_ids)[n++] = l->agents[i]->agent_id;
+	}
+	*ret_n = n;
+	if (!n || n > MSCTL_CH_MAX_HOSTS) {
+		fprintf(stderr, "msctl: %zu agents match the selector (1..%u)\n", n, MSCTL_CH_MAX_HOSTS);
+		return n ? EX_USAGE : EX_NOTFOUND;
+	}
+	return EX_OK;
+}
+
 /* top / flame: one ClickHouse query (msctl_ch), its failure told once with its exit code. */
 static int cmd_ch(struct ctx *c, char **pos, size_t npos)
 {
@@ -378,39 +379,43 @@ static int cmd_ch(struct ctx *c, char **pos, size_t npos)
 		fprintf(stderr, "msctl: expected top flows|functions|lines or flame\n");
 		return EX_USAGE;
 	}
-	if (c->nlabels || msctl_ch_check(&q) < 0) {
-		fprintf(stderr, "msctl: %s: --limit is 1..%u, --hosts takes agent ids, --label is not supported\n",
-			pos[0], MSCTL_CH_MAX_LIMIT);
+	if (msctl_ch_check(&q) < 0) {
+		fprintf(stderr, "msctl: %s: --limit is 1..%u, --hosts takes agent ids\n", pos[0], MSCTL_CH_MAX_LIMIT);
 		return EX_USAGE;
 	}
 	struct chhttp *h = NULL;
 	struct msctl_ch_result *res = NULL;
+	ProtobufCMessage *agents = NULL;
+	char **ids = NULL;
 	uint32_t tmo = c->timeout_ms ? c->timeout_ms : 60000; /* a FINAL read of a long --since takes a while */
-	int r = msctl_ch_open(c->ch_url, c->ch_user, c->ch_password_file, tmo, &h);
+	int rc = c->nlabels ? label_hosts(c, &agents, &ids, &q.nhosts) : EX_OK;
+	q.hosts = ids ? ids : q.hosts;
+	int r = rc == EX_OK ? msctl_ch_open(c->ch_url, c->ch_user, c->ch_password_file, tmo, &h) : 0;
 	if (r < 0) {
 		fprintf(stderr, "msctl: ClickHouse %s: %s%s\n", c->ch_password_file ? c->ch_password_file : c->ch_url,
 			r == -EPERM ? "others may read or write it (chmod 600)" : strerror(-r),
 			r == -EINVAL ? " (--clickhouse=http://HOST:PORT)" : "");
-		return EX_USAGE;
-	}
-	r = msctl_ch_run(h, &q, tmo, &res);
-	int rc = EX_OK;
-	if (r < 0) {
+		rc = EX_USAGE;
+	} else if (rc == EX_OK && (r = msctl_ch_run(h, &q, tmo, &res)) < 0) {
 		struct chhttp_error e;
 		chhttp_last_error(h, &e);
 		fprintf(stderr, "msctl: ClickHouse %s: %s%s%s\n", c->ch_url, msctl_ch_strerror(r), e.msg[0] ? ": " : "",
 			e.msg);
 		rc = e.transport ? EX_UNAVAIL : r == -EACCES ? EX_AUTH : r == -ENOENT ? EX_NOTFOUND
 		   : r == -EINVAL ? EX_USAGE : EX_FAIL;
-	} else if ((res->n || c->json) && msctl_ch_out(c->json, res) < 0) {
+	} else if (rc == EX_OK && (res->n || c->json) && msctl_ch_out(c->json, res) < 0) {
 		fprintf(stderr, "msctl: %s: answer too large to print as JSON\n", pos[0]);
 		rc = EX_FAIL;
-	} else if (!res->n) {
+	} else if (rc == EX_OK && !res->n) {
 		fprintf(stderr, "msctl: %s%s%s: no samples match\n", pos[0], npos > 1 ? " " : "", npos > 1 ? pos[1] : "");
 		rc = EX_NOTFOUND;
 	}
 	msctl_ch_result_free(res);
 	chhttp_free(h);
+	free(ids);
+	if (agents)
+		protobuf_c_message_free_unpacked(agents, NULL);
+	rpc_client_free(c->cli);
 	return rc;
 }
 
@@ -452,7 +457,7 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		uint64_t x;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
+			msctl_usage(stdout);
 			return EX_OK;
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = true;
@@ -531,7 +536,7 @@ int main(int argc, char **argv)
 			c.nlabels++;
 		} else if (a[0] == '-' && a[1] == '-') {
 			fprintf(stderr, "msctl: unknown flag '%s'\n", a);
-			usage(stderr);
+			msctl_usage(stderr);
 			return EX_USAGE;
 		} else if (npos < MAX_SEL) {
 			pos[npos++] = argv[i];
@@ -542,7 +547,7 @@ bad_value:
 		return EX_USAGE;
 	}
 	if (!npos) {
-		usage(stderr);
+		msctl_usage(stderr);
 		return EX_USAGE;
 	}
 	const char *cmd = pos[0];
@@ -554,29 +559,16 @@ bad_value:
 		     !strcmp(cmd, "anomalies");
 	if (!known) {
 		fprintf(stderr, "msctl: unknown command '%s'\n", cmd);
-		usage(stderr);
+		msctl_usage(stderr);
 		return EX_USAGE;
 	}
 	if ((!strcmp(cmd, "agent") || !strcmp(cmd, "mode")) && npos != 2) {
 		fprintf(stderr, "msctl: %s needs one argument\n", cmd);
 		return EX_USAGE;
 	}
-	char token[300] = "";
-	int r;
-	if (c.token_file && (r = read_token(c.token_file, token, sizeof(token))) < 0) {
-		fprintf(stderr, "msctl: token file %s: %s\n", c.token_file, strerror(-r));
-		return EX_USAGE;
-	}
-	if ((c.cert_file || c.key_file) && (!c.cert_file || !c.key_file || !c.ca_file)) {
-		fprintf(stderr, "msctl: --tls-cert-file and --tls-key-file go together, with --tls-ca-file\n");
-		return EX_USAGE;
-	}
-	struct rpc_client_opts co = { .target = c.coordinator, .token = token, .tls_ca_file = c.ca_file,
-				      .tls_cert_file = c.cert_file, .tls_key_file = c.key_file };
-	if ((r = rpc_client_new(&co, &c.cli)) < 0) {
-		fprintf(stderr, "msctl: coordinator %s: %s\n", c.coordinator, strerror(-r));
-		return EX_USAGE;
-	}
+	int r = connect_coordinator(&c);
+	if (r != EX_OK)
+		return r;
 	struct sigaction sa = { 0 };
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);

@@ -19,9 +19,9 @@
  * rest of the selection is one "[other]" line */
 #define MSCTL_CH_MAX_FLAME 40000
 #define MSCTL_CH_MAX_SINCE_S (366u * 86400u) /* --since: longest look-back */
-#define MSCTL_CH_MAX_HOSTS 64
+#define MSCTL_CH_MAX_HOSTS 256                /* agents of one query (a --label may match many) */
 #define MSCTL_CH_MAX_NAME 64                 /* database and event names, including the NUL */
-#define MSCTL_CH_MAX_SQL (64u << 10)
+#define MSCTL_CH_MAX_SQL (256u << 10)
 #define MSCTL_CH_MAX_RESPONSE CHHTTP_MAX_RESPONSE /* TabSeparated answer bytes */
 
 enum msctl_ch_kind { MSCTL_CH_FLOWS, MSCTL_CH_FUNCTIONS, MSCTL_CH_FLAME };

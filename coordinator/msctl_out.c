@@ -10,6 +10,57 @@
 #include "ms_abi.h"
 #include "wire.h"
 
+void msctl_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: msctl [--coordinator=HOST:PORT] [--token-file=F] [--tls-ca-file=F [--tls-cert-file=F --tls-key-file=F]]\n"
+		"             [--timeout-ms=N] [--json] COMMAND\n"
+		"commands:\n"
+		"  status                                  fleet status\n"
+		"  agents [SELECTOR]                       list agents\n"
+		"  agent ID                                describe one agent\n"
+		"  mode sentinel|diagnostic|auto [SELECTOR] [--ttl=DUR] [--reason=TEXT]\n"
+		"  budget [--sentinel=N] [--diagnostic=N] [--hard-drop-ns=N] [SELECTOR] [--ttl=DUR] [--reason=TEXT]\n"
+		"  targets [TYPE=VALUE ...] [SELECTOR] [--reason=TEXT]   (TYPE: flow pid cgroup port proto ifindex;\n"
+		"                                          none = sample everything)\n"
+		"  events [--watch] [--since-ns=N] [--limit=N]\n"
+		"  anomalies [--watch] [--since-ns=N] [--limit=N]\n"
+		"  top flows|functions|lines [--since=DUR] [--limit=N] [--flow=ID] [--event=NAME] [SELECTOR]\n"
+		"  flame [--flow=ID] [--since=DUR] [--event=NAME] [SELECTOR]   folded stacks for flamegraph tools\n"
+		"      top/flame read ClickHouse: [--clickhouse=URL] [--database=DB] [--clickhouse-user=U]\n"
+		"      [--clickhouse-password-file=F]; --since: 30s, 10m, 2h, 1d (default 10m); ID: hex (0x..., or\n"
+		"      16 digits as printed) or decimal\n"
+		"SELECTOR: --all (default) | --hosts=ID[,ID...] | --label=K=V (repeatable: all must match)\n"
+		"DUR: digits with ms, s, m or h (bare digits: ms); 0 = until cleared\n"
+		"exit codes: 0 ok, 1 failure, 2 usage, 3 invalid request, 4 not found (top/flame: no samples),\n"
+		"            5 authentication, 6 coordinator or ClickHouse unreachable, or no matching agent connected\n");
+}
+
+int msctl_command_reply_out(bool json, Ms__V1__CommandReply *r, const char *what)
+{
+	if (json) {
+		struct jsonw *j;
+		if (jsonw_new(1u << 20, &j) == 0) {
+			jsonw_begin_object(j);
+			jsonw_key(j, "command_id"); jsonw_u64(j, r->command_id);
+			jsonw_key(j, "agents");
+			jsonw_begin_array(j);
+			for (size_t i = 0; i < r->n_agents; i++)
+				jsonw_string(j, r->agents[i]);
+			jsonw_end_array(j);
+			jsonw_end_object(j);
+			msctl_json_print(j);
+		}
+	} else {
+		printf("%s: command %" PRIu64 " queued for %zu agent(s):", what, r->command_id, r->n_agents);
+		for (size_t i = 0; i < r->n_agents; i++)
+			printf(" %s", r->agents[i]);
+		printf("\n");
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
 void msctl_json_print(struct jsonw *j)
 {
 	const char *b;

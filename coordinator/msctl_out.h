@@ -7,11 +7,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fleet.pb-c.h"
 #include "jsonw.h"
 #include "msctl_ch.h"
 
+/* msctl's usage text (commands, flags, exit codes). */
+void msctl_usage(FILE *f);
+/* A command's reply (id, agents) as a line or JSON; frees r. Returns 0. */
+int msctl_command_reply_out(bool json, Ms__V1__CommandReply *r, const char *what);
 /* Prints the writer's document and a newline, then frees the writer. */
 void msctl_json_print(struct jsonw *j);
 const char *msctl_mode_req_name(int m);

@@ -39,7 +39,8 @@ class MsctlTop(unittest.TestCase):
         cls.ch = clickhouse.Server(users={READER: READER_PW}).start()
         cls.coord = None
         try:
-            cls.coord = chrun.Coordinator(cls.ch, DB).start()
+            cls.grpc_port = clickhouse.free_ports(1)[0]
+            cls.coord = chrun.Coordinator(cls.ch, DB, f"--grpc-port={cls.grpc_port}").start()
             cls.fill()
         except BaseException:
             cls.tearDownClass()
@@ -48,7 +49,8 @@ class MsctlTop(unittest.TestCase):
     @classmethod
     def fill(cls):
         synth = mstest.Agent(f"--coordinator-url={cls.coord.url}", "--agent-id=h2-synth", "--perf-mock",
-                             "--mock-rate=20000", "--mock-flows=50", "--window-ms=500")
+                             "--mock-rate=20000", "--mock-flows=50", "--window-ms=500",
+                             "--labels=role=h2synth,zone=a")
         real = mstest.Agent(f"--coordinator-url={cls.coord.url}", "--agent-id=h2-real", "--events=cpu-clock",
                             "--sample-freq=499", "--stacks=both", "--window-ms=500")
         agents = [(synth, "h2-synth"), (real, "h2-real")]
@@ -188,6 +190,18 @@ class MsctlTop(unittest.TestCase):
         self.assertEqual(doc["total_samples"], self.total("host = 'h2-synth'"))
         doc = self.json_of("top", "flows", "--hosts=h2-synth,h2-real", "--since=1h")
         self.assertEqual(doc["total_samples"], sum(self.expected.values()))
+        coord = f"--coordinator=127.0.0.1:{self.grpc_port}"  # --label: the registry picks the agents
+        doc = self.json_of("top", "flows", coord, "--label=role=h2synth", "--label=zone=a", "--since=1h")
+        self.assertEqual(doc["total_samples"], self.expected["h2-synth"])
+        doc = self.json_of("flame", coord, "--label=zone=a", "--hosts=h2-synth,h2-real", "--since=1h")
+        self.assertEqual(sum(s["samples"] for s in doc["stacks"]), self.expected["h2-synth"])
+        for sel in (["--label=zone=b"], ["--label=ro'le=x"], ["--label=zone=a", "--hosts=h2-real"]):
+            rc, out, err = self.msctl("top", "flows", coord, *sel, "--since=1h")
+            self.assertEqual((rc, out), (4, ""), err)
+            self.assertIn("0 agents match the selector", err)
+        rc, out, err = self.msctl("top", "flows", f"--coordinator=127.0.0.1:{clickhouse.free_ports(1)[0]}",
+                                  "--timeout-ms=2000", "--label=zone=a")
+        self.assertEqual(rc, 6, err)
         doc = self.json_of("top", "functions", "--event=cpu-clock", "--since=1h")
         self.assertEqual(doc["total_samples"], self.total("event = 'cpu-clock'"))
         self.assertGreater(doc["total_samples"], 0)
@@ -226,7 +240,7 @@ class MsctlTop(unittest.TestCase):
                ["top", "flows", "--flow=zz"], ["top", "flows", "--flow=1 OR 1=1"],
                ["top", "flows", "--flow=18446744073709551616"], ["top", "flows", "--limit=5000"],
                ["top", "flows", "--event=a'b"], ["top", "flows", "--hosts=a b"], ["top", "bogus"], ["top"],
-               ["flame", "extra"], ["top", "flows", "--label=a=b"]]
+               ["flame", "extra"], ["top", "flows", "--label==b"]]
         for args in bad:
             rc, out, err = self.msctl(*args)
             self.assertEqual(rc, 2, f"{args}: {rc} {err}")
