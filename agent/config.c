@@ -117,6 +117,9 @@ static const struct conf_key keys[] = {
 	{ "mock_rate", CONF_INT, F(mock_rate), 0, "20000", 0, 1000000000, NULL,
 	  "synthetic source: samples per second (0 = as fast as possible)" },
 	{ "mock_seed", CONF_UINT64, F(mock_seed), 0, "1", 0, 0, NULL, "synthetic source: seed" },
+	{ "mock_data_addr", CONF_BOOL, F(mock_data_addr), 0, "false", 0, 0, NULL,
+	  "synthetic source: samples carry data addresses on a falsely shared line and a two-node table "
+	  "(kept for events that deliver addresses, e.g. events=hitm)" },
 	{ "metrics_address", CONF_HOST, S(metrics_address), "127.0.0.1", 0, 0, NULL, "Prometheus /metrics bind address" },
 	{ "metrics_port", CONF_PORT, F(metrics_port), 0, "9105", 0, 65535, NULL, "Prometheus /metrics port (0 = off)" },
 	{ "control_address", CONF_HOST, S(control_address), "127.0.0.1", 0, 0, NULL, "local control API bind address" },

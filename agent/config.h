@@ -57,6 +57,7 @@ struct agent_config {
 	int64_t mock_flows;
 	int64_t mock_rate;             /* synthetic samples per second (0 = as fast as possible) */
 	uint64_t mock_seed;
+	bool mock_data_addr;           /* synthetic samples carry data addresses (synth.h) */
 	/* exports */
 	char metrics_address[256];
 	uint16_t metrics_port;

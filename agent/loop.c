@@ -170,6 +170,7 @@ int loop_new(const struct loop_opts *opts, struct loop **ret)
 			.seed = opts->synth_seed,
 			.nevents = opts->events ? (uint32_t)events_count(opts->events) : 1,
 			.unattributed_pct = 10,
+			.data_addr = opts->synth_data_addr,
 		};
 		r = synth_new(&so, &l->synth);
 	}

@@ -37,6 +37,7 @@ struct loop_opts {
 	uint64_t synth_seed;
 	uint64_t synth_rate;         /* samples/s; 0 = as fast as possible */
 	uint32_t synth_period_ms;
+	bool synth_data_addr;        /* synthetic samples carry data addresses */
 	uint64_t window_ms;
 	uint32_t agg_max_rows, agg_max_flows;
 	uint64_t sentinel_budget, diagnostic_budget, hard_drop_ns;

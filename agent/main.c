@@ -516,6 +516,9 @@ int main(int argc, char **argv)
 			symbolizer_register_region(sym, SYNTH_PID, SYNTH_CODE_BASE + (uint64_t)i * SYNTH_FUNC_SIZE,
 						   SYNTH_FUNC_SIZE, name, "[synthetic]");
 		}
+	struct synth_object sobj;
+	for (uint32_t i = 0; cfg.perf_mock_mode && cfg.mock_data_addr && synth_data_object(i, &sobj) == 0; i++)
+		symbolizer_register_data(sym, SYNTH_PID, sobj.start, sobj.size, sobj.name);
 
 	if (cfg.metrics_port) {
 		struct httpd_opts ho = { .max_body_bytes = 1 << 20 };
@@ -530,7 +533,9 @@ int main(int argc, char **argv)
 		ms_info("METRICS-LISTEN", "serving /metrics on %s:%u", cfg.metrics_address, httpd_port(http));
 	}
 
-	struct analyze_opts ao = { .sym = sym, .no_exit_sweep = cfg.perf_mock_mode };
+	/* synthetic data addresses live on the synthetic two-node host, not in the pages of this one */
+	struct analyze_opts ao = { .sym = sym, .no_exit_sweep = cfg.perf_mock_mode,
+				   .numa_ops = cfg.perf_mock_mode && cfg.mock_data_addr ? &synth_numa_ops : NULL };
 	if ((r = analyze_new(&ao, &ana)) < 0) {
 		ms_err("ANALYZE-INIT", "cannot start the memory analyzers: %s", strerror(-r));
 		goto out;
@@ -592,6 +597,7 @@ int main(int argc, char **argv)
 		.synth_seed = cfg.mock_seed,
 		.synth_rate = (uint64_t)cfg.mock_rate,
 		.synth_period_ms = (uint32_t)cfg.mock_period_ms,
+		.synth_data_addr = cfg.mock_data_addr,
 		.window_ms = cfg.window_ms,
 		.agg_max_rows = (uint32_t)cfg.agg_max_rows,
 		.agg_max_flows = (uint32_t)cfg.agg_max_flows,
