@@ -519,19 +519,22 @@ int main(int argc, char **argv)
 			if (parse_u64(v, &c.b_hard_drop) < 0)
 				goto bad_value;
 		} else if ((v = flag(argc, argv, &i, "--hosts"))) {
-			char *dup = strdup(v), *save = NULL;
-			for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				if (c.nhosts == MAX_SEL)
-					goto bad_value;
-				c.hosts[c.nhosts++] = t; /* dup lives until exit */
+			char *save = NULL; /* split in place: argv lives until exit, nothing to free */
+			for (char *t = strtok_r((char *)v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (c.nhosts == MAX_SEL) {
+					fprintf(stderr, "msctl: --hosts: at most %d ids\n", MAX_SEL);
+					return EX_USAGE;
+				}
+				c.hosts[c.nhosts++] = t;
 			}
 		} else if ((v = flag(argc, argv, &i, "--label"))) {
-			const char *eq = strchr(v, '=');
+			char *eq = strchr(v, '=');
 			if (!eq || eq == v || c.nlabels == MAX_SEL)
 				goto bad_value;
+			*eq = 0; /* key and value in place in argv */
 			ms__v1__label__init(&c.lab[c.nlabels]);
-			c.lab[c.nlabels].key = strndup(v, (size_t)(eq - v));
-			c.lab[c.nlabels].value = (char *)eq + 1;
+			c.lab[c.nlabels].key = (char *)v;
+			c.lab[c.nlabels].value = eq + 1;
 			c.labp[c.nlabels] = &c.lab[c.nlabels];
 			c.nlabels++;
 		} else if (a[0] == '-' && a[1] == '-') {
