@@ -68,7 +68,7 @@ static const struct conf_key keys[] = {
 	  "cap: a trigger may not put more than this share (0..1] of the fleet in diagnostic" },
 	{ "correlator_mode_signals", CONF_BOOL, F(correlator_mode_signals), 0, "false", 0, 0, NULL,
 	  "a window in diagnostic from an agent the coordinator has not pinned is a signal (its own controller escalated)" },
-	{ "command_pending_ms", CONF_DURATION, F(command_pending_ms), 0, "0", 0, 604800000, NULL,
+	{ "command_pending_ms", CONF_DURATION, F(command_pending_ms), 0, "600000", 0, 604800000, NULL,
 	  "keep the latest command of each kind for an agent that is not connected and send it when its Watch returns, "
 	  "within its TTL or this long (0 = off: such a push fails)" },
 	{ "clickhouse_endpoint", CONF_STRING, S(clickhouse_endpoint), "", 0, 0, NULL,

@@ -188,11 +188,13 @@ class StartupRules(unittest.TestCase):
         tf = os.path.join(tmp, "token")
         with open(tf, "w") as f:
             f.write(TOKEN)
+        os.chmod(tf, 0o600)  # secrets must not be readable by others (refused otherwise)
         rc, log = self.run_agent("--control-address=0.0.0.0", f"--token-file={tf}")
         self.assertEqual(rc, 0, log)
         self.assertIn("bearer token required", log)
         with open(tf, "w") as f:
             f.write("short")
+        os.chmod(tf, 0o600)
         rc, log = self.run_agent(f"--token-file={tf}")
         self.assertEqual(rc, 2, log)
 

@@ -26,6 +26,7 @@ class FleetBadInput(unittest.TestCase):
         cls.token_file = os.path.join(cls.tmp, "token")
         with open(cls.token_file, "w") as f:
             f.write(TOKEN + "\n")
+        os.chmod(cls.token_file, 0o600)  # secrets must not be readable by others
         cls.coord = msfleet.Coordinator(extra=[f"--token-file={cls.token_file}", "--max-message-bytes=65536"]).start()
         cls.agent = msfleet.fleet_agent(cls.coord.url, "good-agent", f"--token-file={cls.token_file}",
                                         "--mock-rate=2000", "--uplink-max-message-bytes=65536").start()

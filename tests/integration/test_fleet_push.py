@@ -41,6 +41,7 @@ def main():
     tok = os.path.join(tmp, "token")
     with open(tok, "w") as f:
         f.write(TOKEN + "\n")
+    os.chmod(tok, 0o600)  # secrets must not be readable by others
     coord = msgrpc.Coordinator(tmp=os.path.join(tmp, "coord"), token_file=tok).start()
     target = coord.target
     labels = {"lb-1": "role=lb,az=a", "lb-2": "role=lb,az=b", "db-1": "role=db,az=a"}

@@ -34,6 +34,7 @@ def start_coord(tmp):
     tok = os.path.join(tmp, "token")
     with open(tok, "w") as f:
         f.write(TOKEN + "\n")
+    os.chmod(tok, 0o600)  # secrets must not be readable by others
     c = msgrpc.Coordinator(tmp=tmp, token_file=tok).start()
     return c, c.target
 
@@ -200,8 +201,12 @@ def test_fleet(api, target):
     bad.close()
     msgrpc.wait_until(lambda: api.call("DescribeAgent", f.DescribeAgentRequest(agent_id="bad-1")).state == "stale",
                        10, what="disconnected agent marked stale")
-    expect_code(lambda: api.call("SetMode", f.SetModeRequest(selector=f.Selector(hosts=["bad-1"]), mode=1)),
-                grpc.StatusCode.UNAVAILABLE, "push to a disconnected agent")
+    # a push to an agent that is away is kept for its return (command_pending_ms, default 10 min):
+    # the reply names it as queued and the fleet event as pending
+    rep = api.call("SetMode", f.SetModeRequest(selector=f.Selector(hosts=["bad-1"]), mode=1, ttl_ms=60000))
+    assert list(rep.agents) == ["bad-1"], rep
+    msgrpc.wait_until(lambda: any(e.command_id == rep.command_id and "pending=bad-1" in e.detail
+                                  for e in api.call("ListEvents").events), 10, what="mode_set event with pending=")
     print("fleet: list/describe/status, mode/budget/targets/pmu by all/hosts/labels, events listed and streamed")
     return agents, events
 

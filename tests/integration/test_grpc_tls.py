@@ -57,6 +57,7 @@ def main():
     tok = os.path.join(d, "token")
     with open(tok, "w") as f:
         f.write(TOKEN + "\n")
+    os.chmod(tok, 0o600)  # secrets must not be readable by others
     tls = [f"--tls-cert-file={d}/server.pem", f"--tls-key-file={d}/server.key"]
 
     c = msgrpc.Coordinator(tmp=os.path.join(d, "c1"), token_file=tok, extra=tls, scheme="tls+tcp").start()
