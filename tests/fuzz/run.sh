@@ -37,7 +37,7 @@ done
 
 run_one() {
 	local t=$1 bin out work
-	bin=$(find "$BUILD" -name "${t}_fuzz_libfuzzer" -type f -perm -u+x | head -1)
+	bin=$(readlink -f "$(find "$BUILD" -name "${t}_fuzz_libfuzzer" -type f -perm -u+x | head -1)")
 	out="$BUILD/fuzz-out/$t"
 	work="$out/corpus"
 	rm -rf "$out" && mkdir -p "$work"
