@@ -21,19 +21,19 @@ $flow as is, $__from/$__to in ms), then the plugin's macros in the plugin's orde
 and the plugin's " FORMAT JSON". Macros the test does not implement ($columns, $rate, $perSecond,
 ...) are refused, so a dashboard cannot silently use one. Each query must succeed and return rows.
 
-Lab data: a ClickHouse server, the real coordinator writing into it, two synthetic-source agents
-streaming windows to the coordinator (flows, functions, windows tables). This VM has no PMU data
-addresses and the agent's uplink does not carry detector findings yet (agent/uplink_enc.c encodes
-rows and dictionaries only), so false-sharing and remote-DRAM rows come from windows sent to the
-coordinator's ingest port with the findings a PMU host's agent would report (the same nng +
-protobuf path, stored by the coordinator's ClickHouse sink). ms_fleet_events has no writer in the
-coordinator yet (common/chrows.c chrows_fleet_event has no caller), so its rows are inserted with
-SQL here; that is the one table not filled by the pipeline.
+Lab data, all of it from the real pipeline: a ClickHouse server; the real coordinator writing
+into it, with a bearer token (file mode 0600) and its gRPC fleet API; three synthetic-source
+agents streaming windows over the nng uplink and keeping a gRPC Watch stream: lab-a and lab-b
+(flows, functions, windows tables) and lab-mem (--mock-data-addr --events=hitm: the synthetic
+source's data addresses on a contended cache line and on a table over a modelled two-node host, so
+its windows carry false-sharing lines, remote-DRAM hotspots and data objects). ms_fleet_events is
+filled by the coordinator itself: the agents' Watch connects (agent_connected) and a real operator
+command, `msctl mode diagnostic --hosts=lab-a --ttl=30s --reason=dashboards-test` (mode_set).
 
 Prometheus: a real /usr/bin/prometheus scrapes the agents (job ms_agent) and the coordinator (job
-ms_coordinator) every second; $job is expanded to its All value (.*) and $__rate_interval to 20s
-(Grafana makes it at least 4 scrape intervals); every expression must succeed with a non-empty
-result."""
+ms_coordinator) every second with the bearer token; $job is expanded to its All value (.*) and
+$__rate_interval to 20s (Grafana makes it at least 4 scrape intervals); every expression must
+succeed with a non-empty result."""
 import json
 import math
 import os
@@ -52,8 +52,6 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import chrun  # noqa: E402
 import clickhouse  # noqa: E402
-import flowid  # noqa: E402
-import msfleet  # noqa: E402
 import mstest  # noqa: E402
 
 GRAFANA = os.path.join(mstest.SRC, "backend", "grafana")
@@ -65,8 +63,12 @@ DB = "microsentinel"
 PANEL_TYPES = {"timeseries", "table", "heatmap", "flamegraph", "stat", "bargauge", "gauge", "text", "row"}
 RATE_INTERVAL = "20s"
 PANEL_INTERVAL = "1s"
-LAB_S = 12
-PMU_HOST = "pmu-host"
+LAB_S = 8
+MEM_HOST = "lab-mem"
+HOSTS = ("lab-a", "lab-b", MEM_HOST)
+MSCTL = os.path.join(mstest.BUILD, "coordinator", "msctl")
+TOKEN = "h10-dashboards-token-0123456789"
+REASON = "dashboards-test"
 
 
 def load_dashboards():
@@ -274,67 +276,24 @@ class DashboardStructure(unittest.TestCase):
 
 # ------------------------------------------------------------------ lab
 
-def pmu_window(seq, start_ns):
-    """A window as a PMU host's agent reports it: one flow, two functions, a data object, rollup
-    rows, two contended lines and two remote-DRAM hotspots."""
-    m = msfleet.pb()
-    fid = flowid.flow_id("tcp", "10.9.0.1", 40000, "10.9.0.2", 6379, "rx", 4026531840)
-    w = m.Window(agent_id=PMU_HOST, seq=seq, start_ns=start_ns, end_ns=start_ns + 1_000_000_000,
-                 mode=m.MODE_DIAGNOSTIC, budget_per_cpu=2000)
-    w.events.add(name="mem-loads", source=m.SOURCE_HW, cost_per_sample=1000.0)
-    w.flows.add(flow_id=fid, saddr=bytes([10, 9, 0, 1]), daddr=bytes([10, 9, 0, 2]), sport=40000, dport=6379,
-                family=4, proto=6, dir=1, ifindex=2, netns=4026531840)
-    w.modules.append("/usr/bin/kvstore")
-    w.funcs.add(func_id=0x51, name="counter_inc", module=0)
-    w.funcs.add(func_id=0x52, name="stats_read", module=0)
-    w.pids.append(7001)
-    w.objects.add(object_id=0x77, name="g_stats", addr=0x5500_0000_1000, size=256)
-    w.rows.count = 2
-    w.rows.flow_delta.extend([1, 0])
-    w.rows.func.extend([1, 2])
-    w.rows.object.extend([1, 1])
-    w.rows.samples.extend([30 + seq, 12])
-    w.counters.emitted = 42 + seq
-    w.false_sharing.add(line_addr=0x5500_0000_1000, object_id=0x77, offsets=[0, 8], pids=[7001], func_ids=[0x51, 0x52],
-                        writers=2, readers=1, score=1500.0 + seq, true_sharing=False)
-    w.false_sharing.add(line_addr=0x5500_0000_1040, object_id=0x77, offsets=[0], pids=[7001], func_ids=[0x51],
-                        writers=2, readers=0, score=300.0, true_sharing=True)
-    w.remote_dram.add(flow_id=fid, mem_node=1, cpu_node=0, object_id=0x77, samples=20 + seq, cost=20000.0)
-    w.remote_dram.add(flow_id=fid, mem_node=0, cpu_node=1, object_id=0x77, samples=5, cost=5000.0)
-    return m.Request(protocol=1, low_water=seq, window=w).SerializeToString()
+def msctl(target, tokfile, *args):
+    return subprocess.run([MSCTL, f"--coordinator={target}", f"--token-file={tokfile}", "--timeout-ms=10000", *args],
+                          capture_output=True, text=True, timeout=60)
 
 
-def send_pmu_windows(coord, n):
-    req = msfleet.RawReq(coord.port)
-    try:
-        ack = req.ack(msfleet.hello(PMU_HOST, next_seq=1))
-        assert ack.status == msfleet.pb().ACK_OK, ack
-        now = time.time_ns()
-        for seq in range(1, n + 1):
-            ack = req.ack(pmu_window(seq, now - (n - seq) * 1_000_000_000))
-            assert ack.status == msfleet.pb().ACK_OK, ack
-    finally:
-        req.close()
-
-
-def insert_fleet_events(ch):
-    """No producer writes ms_fleet_events yet (see module doc): rows shaped as chrows_fleet_event
-    writes them."""
-    now = int(time.time())
-    rows = [(now - 6, 1, "trigger", "rack=r1", ["lab-a", "lab-b"], "diagnostic", 60000,
-             "anomaly on 2 of 2 hosts in rack=r1", '{"signals":2}'),
-            (now - 3, 2, "mode_set", "", ["lab-a"], "diagnostic", 30000, "operator", '{"command":"c1"}'),
-            (now - 1, 3, "clear", "rack=r1", ["lab-a", "lab-b"], "sentinel", 0, "ttl expired", "")]
-    values = ",".join(
-        f"(toDateTime({ts}), 'coord-1', {seq}, {ts * 1_000_000_000}, '{kind}', '{group}', "
-        f"[{','.join(repr(h) for h in hosts)}], '{mode}', {ttl}, '{reason}', '{details}')"
-        for ts, seq, kind, group, hosts, mode, ttl, reason, details in rows)
-    ch.query(f"INSERT INTO {DB}.ms_fleet_events (ts, host, seq, ts_ns, kind, group_key, hosts, mode, ttl_ms, reason, "
-             f"details) VALUES {values}")
+def wait_for(what, fn, timeout):
+    end = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
 
 
 class Prometheus:
-    def __init__(self, jobs):
+    def __init__(self, jobs, token=None):
         self.tmp = tempfile.mkdtemp(prefix="ms-prom-")
         self.port = clickhouse.free_ports(1)[0]
         cfg = os.path.join(self.tmp, "prom.yml")
@@ -342,6 +301,8 @@ class Prometheus:
         for job, ports in jobs.items():
             targets = ", ".join(f"'127.0.0.1:{p}'" for p in ports)
             lines += [f"  - job_name: {job}", f"    static_configs: [{{targets: [{targets}]}}]"]
+            if token:  # the agents' and coordinator's /metrics ask for the bearer token
+                lines += [f"    authorization: {{credentials: '{token}'}}"]
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.log = open(os.path.join(self.tmp, "prom.log"), "w")
@@ -399,32 +360,58 @@ class DashboardQueries(unittest.TestCase):
     @classmethod
     def _start(cls):
         cls.t0_ms = int(time.time() * 1000) - 120_000
+        cls.tmp = tempfile.mkdtemp(prefix="ms-h10-dash-")
+        cls.cleanups.append(lambda: shutil.rmtree(cls.tmp, ignore_errors=True))
+        cls.tok = os.path.join(cls.tmp, "token")
+        fd = os.open(cls.tok, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(cls.tok, 0o600)
+        os.makedirs(os.path.join(cls.tmp, "coord"))
         cls.ch = clickhouse.Server().start()
         cls.cleanups.append(cls.ch.cleanup)
-        cls.coord = chrun.Coordinator(cls.ch, DB).start()
+        grpc_port = clickhouse.free_ports(1)[0]
+        cls.target = f"127.0.0.1:{grpc_port}"
+        cls.coord = chrun.Coordinator(cls.ch, DB, f"--grpc-port={grpc_port}", f"--token-file={cls.tok}",
+                                      tmp=os.path.join(cls.tmp, "coord")).start()
         cls.cleanups.append(cls.coord.stop)
-        cls.agents = []
-        ports = clickhouse.free_ports(2)
-        for name, port in zip(("lab-a", "lab-b"), ports):
-            a = mstest.Agent(f"--coordinator-url={cls.coord.url}", f"--agent-id={name}", "--perf-mock",
-                             "--mock-rate=4000", "--mock-flows=40", "--window-ms=1000", f"--metrics-port={port}")
+        cls.agents = {}
+        ports = clickhouse.free_ports(len(HOSTS))
+        common = [f"--coordinator-url={cls.coord.url}", f"--coordinator-grpc={cls.target}", f"--token-file={cls.tok}",
+                  "--perf-mock", "--window-ms=1000", "--mode=auto"]
+        for name, port in zip(HOSTS, ports):
+            extra = (["--mock-data-addr", "--events=hitm", "--mock-rate=4000", "--mock-flows=20"] if name == MEM_HOST
+                     else ["--mock-rate=4000", "--mock-flows=40"])
+            a = mstest.Agent(*common, *extra, f"--agent-id={name}", f"--metrics-port={port}")
             a.start()
-            cls.agents.append(a)
+            cls.agents[name] = a
             cls.cleanups.append(a.stop)
         cls.prom = None
         if os.path.exists(PROMETHEUS):
-            cls.prom = Prometheus({"ms_agent": ports, "ms_coordinator": [cls.coord.metrics_port]})
+            cls.prom = Prometheus({"ms_agent": ports, "ms_coordinator": [cls.coord.metrics_port]}, token=TOKEN)
             cls.cleanups.append(cls.prom.stop)
-        send_pmu_windows(cls.coord, 3)
-        insert_fleet_events(cls.ch)
+
+        def watching():
+            r = msctl(cls.target, cls.tok, "--json", "agents")
+            return r.returncode == 0 and sum(a["watching"] for a in json.loads(r.stdout)["agents"]) == len(HOSTS)
+        wait_for("every agent on a Watch stream", watching, 60)
+        # a real operator command: the coordinator stores it (mode_set) next to the connects
+        cls.push = msctl(cls.target, cls.tok, "--json", "mode", "diagnostic", "--hosts=lab-a", "--ttl=30s",
+                         f"--reason={REASON}")
+        assert cls.push.returncode == 0, (cls.push.returncode, cls.push.stdout, cls.push.stderr)
         time.sleep(LAB_S)
-        end = time.time() + 60
-        while time.time() < end:
+
+        def stored():
             hosts = {r[0] for r in cls.ch.rows(f"SELECT DISTINCT toString(host) FROM {DB}.ms_flow_rollup")}
+            kinds = {r[0] for r in cls.ch.rows(f"SELECT DISTINCT toString(kind) FROM {DB}.ms_fleet_events")}
             fs = cls.ch.scalar(f"SELECT count() FROM {DB}.ms_false_sharing")
-            if {"lab-a", "lab-b", PMU_HOST} <= hosts and fs:
-                break
-            time.sleep(0.5)
+            rd = cls.ch.scalar(f"SELECT count() FROM {DB}.ms_remote_dram WHERE mem_node != cpu_node")
+            obj = cls.ch.scalar(f"SELECT count() FROM {DB}.ms_data_objects")
+            return set(HOSTS) <= hosts and {"agent_connected", "mode_set"} <= kinds and fs and rd and obj
+        try:
+            wait_for("lab data in every table", stored, 60)
+        except AssertionError:
+            pass  # test_lab_data says which table is missing what
         cls.to_ms = int(time.time() * 1000) + 60_000
 
     @classmethod
@@ -464,6 +451,23 @@ class DashboardQueries(unittest.TestCase):
             multi = v.get("multi") or v.get("includeAll")
             values[v["name"]] = altinity_var_value(opts if v.get("includeAll") else opts[:1], multi)
         return values
+
+    def test_lab_data(self):
+        """Every table the dashboards read was filled by the pipeline, not by the test."""
+        q = lambda sql: {tuple(r) for r in self.ch.rows(sql)}  # noqa: E731
+        hosts = {h for (h,) in q(f"SELECT DISTINCT toString(host) FROM {DB}.ms_flow_rollup")}
+        self.assertTrue(set(HOSTS) <= hosts, hosts)
+        for table, where in (("ms_false_sharing", ""), ("ms_remote_dram", " WHERE mem_node != cpu_node"),
+                             ("ms_data_objects", "")):
+            self.assertEqual(q(f"SELECT DISTINCT toString(host) FROM {DB}.{table}{where}"), {(MEM_HOST,)}, table)
+        push = json.loads(self.push.stdout)
+        self.assertEqual(sorted(push["agents"]), ["lab-a"], push)
+        ev = q(f"SELECT toString(kind), arrayStringConcat(hosts, ','), toString(mode), reason, toString(host) "
+               f"FROM {DB}.ms_fleet_events FINAL")
+        self.assertIn(("mode_set", "lab-a", "diagnostic", REASON), {e[:4] for e in ev}, ev)
+        connected = {e[1] for e in ev if e[0] == "agent_connected"}
+        self.assertTrue(set(HOSTS) <= connected, ev)
+        print("ms_fleet_events:", sorted(ev))
 
     def test_clickhouse_queries(self):
         boards = load_dashboards()
