@@ -152,7 +152,7 @@ class Agent:
         self.tmp = tempfile.mkdtemp(prefix=f"ms-fault-{host}-")
         self.state_dir = state_dir or self.tmp
         src = (["--events=cpu-clock", "--sample-freq=499", "--window-ms=1000"] if kind == "bpf" else
-               ["--perf-mock", "--mock-rate=20000", "--mock-flows=200", "--window-ms=500"])
+               ["--perf-mock", "--mock-rate=10000", "--mock-flows=200", "--window-ms=500"])
         self.extra = src + [f"--coordinator-url={coord.url_for(ns)}", f"--agent-id={host}",
                             f"--token-file={coord.token_file}", "--uplink-timeout-ms=10000",
                             "--uplink-heartbeat-ms=500", f"--metrics-address={ns.ns_ip}",

@@ -13,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultlab  # noqa: E402
 
-BEFORE_S, OUTAGE_S, AFTER_S = 15, 30, 15
+BEFORE_S, OUTAGE_S, AFTER_S = 10, 30, 10
 
 
 class ClickHouseStop(unittest.TestCase):
