@@ -435,6 +435,37 @@ bool anomaly_active(const struct anomaly *a)
 	return false;
 }
 
+size_t anomaly_signals(const struct anomaly *a, struct anomaly_signal *out, size_t max)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < a->n; i++) {
+		const struct iface *f = &a->ifs[i];
+		for (int d = 0; d < 2 && f->active; d++)
+			for (int k = 0; k < ANOMALY__NIFKINDS; k++) {
+				if (!(f->active & (1u << (d * ANOMALY__NIFKINDS + k))))
+					continue;
+				if (n < max) {
+					struct anomaly_signal *s = &out[n];
+					bool pd = k == ANOMALY_PACKET_DROPS;
+					memcpy(s->ifname, f->name, sizeof(s->ifname));
+					s->dir = (uint8_t)d;
+					s->kind = (uint8_t)k;
+					s->value = pd ? f->d[d].dps : f->d[d].bps;
+					s->baseline = pd ? f->d[d].base_dps : f->d[d].base_bps;
+					s->since_ms = f->d[d].since_real[k];
+				}
+				n++;
+			}
+	}
+	if (a->lat_active) {
+		if (n < max)
+			out[n] = (struct anomaly_signal){ .kind = ANOMALY_LATENCY, .value = a->lat_us,
+							  .baseline = a->lat_base, .since_ms = a->lat_since_real };
+		n++;
+	}
+	return n;
+}
+
 void anomaly_view(const struct anomaly *a, struct anomaly_view *v)
 {
 	memset(v, 0, sizeof(*v));

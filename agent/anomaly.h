@@ -101,6 +101,21 @@ void anomaly_feed(struct anomaly *a, const struct anomaly_sample *s, size_t n, c
 		  uint64_t now_ms, uint64_t real_ms);
 
 bool anomaly_active(const struct anomaly *a);
+
+/* A signal in force after the last evaluation. */
+struct anomaly_signal {
+	char ifname[ANOMALY_IFNAME]; /* "" for latency */
+	uint8_t dir;                 /* enum anomaly_dir (0 for latency) */
+	uint8_t kind;                /* enum anomaly_kind */
+	double value, baseline;      /* bytes/s (stop, drop, spike), drops/s (packet_drops), us (latency) */
+	uint64_t since_ms;           /* CLOCK_REALTIME ms when it fired: identifies the episode */
+};
+/* Copies at most max of the signals in force into out (interfaces in table order, RX before TX,
+ * kinds in enum order, latency last); returns how many are in force (may exceed max). Cost:
+ * O(interfaces), no allocation. A caller that polls it after every evaluation (anomaly_tick
+ * returned 1) sees every signal: a raised signal stays in force for at least one evaluation
+ * (unless a relearn ends its episode in the evaluation that raised it). */
+size_t anomaly_signals(const struct anomaly *a, struct anomaly_signal *out, size_t max);
 void anomaly_view(const struct anomaly *a, struct anomaly_view *ret);
 const char *anomaly_kind_name(int kind);
 

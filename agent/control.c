@@ -2,13 +2,18 @@
 #include "control.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sampler.h"
+#include "window.h"
 
 #define SATURATED 0.8 /* share of the budget at which a CPU's bucket can run empty */
+#define MAX_SIGNALS (ANOMALY_MAX_IFACES * 2 * ANOMALY__NIFKINDS + 1) /* every signal in force at once */
+
+_Static_assert(ANOMALY_IFNAME <= sizeof(((struct window_anomaly *)0)->ifname), "interface names fit the window");
 
 struct control {
 	struct control_opts o;
@@ -29,6 +34,11 @@ struct control {
 	double rate[CONTROL_MAX_CPUS];
 	uint64_t pmu_reconfigs;
 	int pmu_last_err;
+	/* anomaly signals of the open window, handed over by control_take_anomalies */
+	uint32_t npend;
+	uint64_t pend_dropped, signals_dropped;
+	struct window_anomaly pend[WINDOW_MAX_ANOMALIES];
+	struct anomaly_signal sigs[MAX_SIGNALS]; /* scratch */
 };
 
 int control_new(const struct control_opts *opts, struct control **ret)
@@ -110,12 +120,76 @@ static uint32_t demand(struct control *c, double dt, int mode)
 	return n;
 }
 
+/* Notes the signals in force in the open window's list after an evaluation at real_ms (or, with
+ * real_ms 0, as the new window's first entries): one entry per episode (interface, metric, kind,
+ * fire time), value and baseline updated. A signal that finds the list full is counted once: when
+ * it fires (its fire time is this evaluation) or when a new window starts without room for it.
+ * Cost: O(signals in force x list), twice a second at the default interval. */
+static void note_signals(struct control *c, uint64_t real_ms)
+{
+	static const uint32_t kinds[ANOMALY__NKINDS] = {
+		[ANOMALY_STOP] = WINDOW_ANOMALY_STOP, [ANOMALY_DROP] = WINDOW_ANOMALY_DROP,
+		[ANOMALY_SPIKE] = WINDOW_ANOMALY_SPIKE, [ANOMALY_PACKET_DROPS] = WINDOW_ANOMALY_DROP,
+		[ANOMALY_LATENCY] = WINDOW_ANOMALY_LATENCY,
+	};
+	size_t n = anomaly_signals(c->an, c->sigs, MAX_SIGNALS);
+	for (size_t i = 0; i < n && i < MAX_SIGNALS; i++) {
+		const struct anomaly_signal *s = &c->sigs[i];
+		struct window_anomaly x = { .kind = kinds[s->kind], .value = s->value, .baseline = s->baseline,
+					    .ts_ns = s->since_ms * 1000000ULL };
+		memcpy(x.ifname, s->ifname, sizeof(s->ifname));
+		if (s->kind == ANOMALY_LATENCY)
+			strcpy(x.metric, "latency_us");
+		else
+			snprintf(x.metric, sizeof(x.metric), "%s_%s", s->dir == ANOMALY_TX ? "tx" : "rx",
+				 s->kind == ANOMALY_PACKET_DROPS ? "drops" : "bytes");
+		uint32_t j;
+		for (j = 0; j < c->npend; j++) {
+			struct window_anomaly *p = &c->pend[j];
+			if (p->kind == x.kind && p->ts_ns == x.ts_ns && !strcmp(p->metric, x.metric) &&
+			    !strcmp(p->ifname, x.ifname)) {
+				p->value = x.value;
+				p->baseline = x.baseline;
+				break;
+			}
+		}
+		if (j < c->npend)
+			continue;
+		if (c->npend < WINDOW_MAX_ANOMALIES) {
+			x.ifindex = x.ifname[0] ? if_nametoindex(x.ifname) : 0;
+			c->pend[c->npend++] = x;
+		} else if (real_ms == 0 || s->since_ms == real_ms) {
+			c->pend_dropped++;
+		}
+	}
+}
+
+void control_take_anomalies(struct control *c, struct window *w)
+{
+	w->c.anomalies_dropped = c->pend_dropped;
+	if (c->npend) {
+		w->anomalies = malloc(c->npend * sizeof(*w->anomalies));
+		if (w->anomalies) {
+			memcpy(w->anomalies, c->pend, c->npend * sizeof(*w->anomalies));
+			w->nanomalies = c->npend;
+		} else {
+			w->c.anomalies_dropped += c->npend;
+		}
+	}
+	c->signals_dropped += w->c.anomalies_dropped;
+	c->npend = 0;
+	c->pend_dropped = 0;
+	/* what is still in force belongs to the next window too */
+	if (c->an)
+		note_signals(c, 0);
+}
+
 int control_tick(struct control *c, uint64_t mono_ns, uint64_t real_ns, int cur_mode, bool *ret_ticked)
 {
 	uint64_t mono_ms = mono_ns / 1000000ULL;
 	*ret_ticked = false;
-	if (c->an)
-		anomaly_tick(c->an, mono_ms, real_ns / 1000000ULL);
+	if (c->an && anomaly_tick(c->an, mono_ms, real_ns / 1000000ULL) == 1)
+		note_signals(c, real_ns / 1000000ULL);
 	if (c->t && mono_ns - c->last_refresh_ns >= CONTROL_TARGETS_REFRESH_MS * 1000000ULL) {
 		targets_refresh(c->t);
 		c->last_refresh_ns = mono_ns;
@@ -228,6 +302,7 @@ void control_snapshot(const struct control *c, uint64_t mono_ns, uint64_t real_n
 	s->anomaly_enabled = c->an != NULL;
 	if (c->an)
 		anomaly_view(c->an, &s->anomaly);
+	s->anomaly_signals_dropped = c->signals_dropped;
 	s->pmu_reconfigs = c->pmu_reconfigs;
 	s->pmu_last_err = c->pmu_last_err;
 }

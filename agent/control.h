@@ -2,7 +2,8 @@
  * monitor (anomaly.h), the targets filter (targets.h) and the per-CPU demand they are fed with,
  * bundled so the loop calls a few hooks: control_accept per sample, control_tick per loop
  * iteration, control_pin / control_set_targets / control_set_budgets for commands, and
- * control_snapshot for the state it publishes (metrics, status endpoint). It does not apply
+ * control_snapshot for the state it publishes (metrics, status endpoint), control_take_anomalies
+ * for the anomaly signals of a closing window. It does not apply
  * anything to BPF or perf events itself: it returns the mode and tgid filter the loop applies.
  *
  * Per-CPU demand (what the mode controller compares with the per-CPU budget): with BPF, the
@@ -36,6 +37,7 @@ struct control_event {
 };
 
 struct sampler;
+struct window;
 
 struct control_opts {
 	int start_mode;                     /* MODECTL_AUTO, or a mode pinned with source "config" */
@@ -63,6 +65,7 @@ struct control_snapshot {
 	uint64_t accepted;                  /* samples that passed */
 	bool anomaly_enabled;
 	struct anomaly_view anomaly;
+	uint64_t anomaly_signals_dropped;   /* signals not attached to a window (list full), since start */
 	uint64_t pmu_reconfigs;             /* PMU configs applied */
 	int pmu_last_err;                   /* negative errno of the last PMU config, 0 = ok */
 	int nev;                            /* events in force (0 with the synthetic source) */
@@ -82,6 +85,12 @@ bool control_accept(struct control *c, const struct ms_sample *s);
  * on the per-CPU demand since the last tick, measured in cur_mode. Returns the mode the loop must
  * be in (apply it when it differs from cur_mode) and sets *ret_ticked when the controller ran. */
 int control_tick(struct control *c, uint64_t mono_ns, uint64_t real_ns, int cur_mode, bool *ret_ticked);
+/* At window close: hands w every anomaly signal raised or in force during the window (bounded by
+ * WINDOW_MAX_ANOMALIES; the rest counted in w->c.anomalies_dropped) as an exact-size copy, and
+ * starts the next window's list with the signals still in force. Without an anomaly monitor it
+ * attaches nothing. Signals are noted after every evaluation of the monitor, so one that fires
+ * and clears between two window closes is still attached. */
+void control_take_anomalies(struct control *c, struct window *w);
 /* The loop changed mode (command or tick): the current interval mixes two budgets. */
 void control_mode_switched(struct control *c);
 

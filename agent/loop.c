@@ -437,6 +437,7 @@ static void close_window(struct loop *l, uint64_t end_real)
 	if (!w)
 		return; /* out of memory: rows stay in the table, retried next close */
 	attach_memory_samples(l, w);
+	control_take_anomalies(l->ctl, w);
 	uint64_t bpf[MS_CNT__MAX] = { 0 };
 	uint64_t cpu[WINDOW_MAX_CPUS] = { 0 };
 	if (l->o.sampler) {

@@ -8,16 +8,27 @@
 #include <string.h>
 
 #include "falseshare.h"
+#include "ms.pb-c.h"
 #include "window.h"
 
 _Static_assert(WINDOW_NO_STACK == WIRE_NO_STACK, "stack sentinel shared by window.h and wire.h");
 _Static_assert(WINDOW_MAX_EVENTS <= WIRE_MAX_EVENTS, "every agent event fits the wire");
 _Static_assert(WINDOW_MAX_CPUS <= WIRE_MAX_CPUS, "every CPU fits the wire");
 _Static_assert(WINDOW_FS_FUNCS <= WIRE_MAX_LIST, "every function of a line fits the wire");
+_Static_assert(WINDOW_ANOMALY_DROP == MS__V1__ANOMALY_KIND__ANOMALY_DROP &&
+		       WINDOW_ANOMALY_SPIKE == MS__V1__ANOMALY_KIND__ANOMALY_SPIKE &&
+		       WINDOW_ANOMALY_STOP == MS__V1__ANOMALY_KIND__ANOMALY_STOP &&
+		       WINDOW_ANOMALY_LATENCY == MS__V1__ANOMALY_KIND__ANOMALY_LATENCY,
+	       "window anomaly kinds are ms.v1.AnomalyKind");
+_Static_assert(WINDOW_MAX_ANOMALIES <= WIRE_MAX_FINDINGS, "every anomaly of a window fits the wire");
+_Static_assert(sizeof(((struct window_anomaly *)0)->ifname) <= sizeof(((struct wire_anomaly *)0)->ifname) &&
+		       sizeof(((struct window_anomaly *)0)->metric) <= sizeof(((struct wire_anomaly *)0)->metric),
+	       "anomaly names fit the wire");
 
-/* Data objects, false-sharing lines and NUMA hotspots of the analysed window (analyze.h). The
- * encoder sends an object only when a row refers to it, with its name from this list. Cost:
- * one allocation per non-empty section, O(objects + lines + hotspots). */
+/* Data objects, false-sharing lines and NUMA hotspots of the analysed window (analyze.h), and
+ * the anomaly signals of the window (control.h). The encoder sends an object only when a row
+ * refers to it, with its name from this list. Cost: one allocation per non-empty section,
+ * O(objects + lines + hotspots + signals). */
 static int enc_findings(const struct window *w, struct wire_window *x)
 {
 	uint32_t no = w->objects ? w->nobjects : 0, nfs = w->fs ? w->nfs : 0, nnu = w->numa ? w->nnuma : 0;
@@ -67,6 +78,22 @@ static int enc_findings(const struct window *w, struct wire_window *x)
 							       .cpu_node = n->cpu_node, .cost = (double)n->events };
 	}
 	x->nremote_dram = nnu;
+	uint32_t nan = w->anomalies ? w->nanomalies : 0;
+	nan = nan < WINDOW_MAX_ANOMALIES ? nan : WINDOW_MAX_ANOMALIES;
+	if (nan && !(x->anomalies = calloc(nan, sizeof(*x->anomalies))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nan; i++) {
+		const struct window_anomaly *a = &w->anomalies[i];
+		struct wire_anomaly *b = &x->anomalies[i];
+		snprintf(b->ifname, sizeof(b->ifname), "%.*s", (int)sizeof(a->ifname), a->ifname);
+		snprintf(b->metric, sizeof(b->metric), "%.*s", (int)sizeof(a->metric), a->metric);
+		b->ifindex = a->ifindex;
+		b->kind = a->kind <= WINDOW_ANOMALY_LATENCY ? a->kind : 0;
+		b->value = a->value;
+		b->baseline = a->baseline;
+		b->ts_ns = a->ts_ns;
+	}
+	x->nanomalies = nan;
 	return 0;
 }
 

@@ -1,16 +1,21 @@
 /* Tests of uplink_encode_window's detector findings: an analysed window (data objects,
  * false-sharing lines, NUMA hotspots) encoded and decoded by the coordinator's codec gives the
  * same findings; a window without them gives empty sections; sections past the wire bounds are
- * cut, not refused. */
+ * cut, not refused. Anomaly signals: the window's list travels as Window.anomalies, and the
+ * control plane (control_take_anomalies) attaches what the anomaly monitor raised to the window
+ * it was raised or in force in, bounded, with the rest counted. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "control.h"
 #include "falseshare.h"
 #include "uplink.h"
 #include "window.h"
@@ -225,6 +230,232 @@ static void test_lists_cut_to_wire_bounds(void **state)
 	window_free(w);
 }
 
+static void test_anomalies_travel(void **state)
+{
+	(void)state;
+	struct window *w = analysed_window();
+	w->nanomalies = 3;
+	w->anomalies = calloc(3, sizeof(*w->anomalies));
+	assert_non_null(w->anomalies);
+	w->anomalies[0] = (struct window_anomaly){ .ifname = "h9veth0", .metric = "tx_bytes", .ifindex = 7,
+						   .kind = WINDOW_ANOMALY_DROP, .value = 512000.5, .baseline = 1.0e6,
+						   .ts_ns = 1700000000123000000ULL };
+	w->anomalies[1] = (struct window_anomaly){ .ifname = "eth1", .metric = "rx_drops", .ifindex = 3,
+						   .kind = WINDOW_ANOMALY_DROP, .value = 120, .baseline = 0.5,
+						   .ts_ns = 1700000000456000000ULL };
+	w->anomalies[2] = (struct window_anomaly){ .metric = "latency_us", .kind = WINDOW_ANOMALY_LATENCY,
+						   .value = 4000, .baseline = 800, .ts_ns = 1700000000789000000ULL };
+	struct wire_window *d = round_trip(w);
+	assert_int_equal(d->nanomalies, 3);
+	for (uint32_t i = 0; i < 3; i++) {
+		const struct window_anomaly *a = &w->anomalies[i];
+		const struct wire_anomaly *b = &d->anomalies[i];
+		assert_string_equal(b->ifname, a->ifname);
+		assert_string_equal(b->metric, a->metric);
+		assert_int_equal(b->ifindex, a->ifindex);
+		assert_int_equal(b->kind, a->kind);
+		assert_true(b->value == a->value);
+		assert_true(b->baseline == a->baseline);
+		assert_int_equal(b->ts_ns, a->ts_ns);
+	}
+	/* the rest of the window is unchanged */
+	assert_int_equal(d->nrows, 3);
+	assert_int_equal(d->nfalse_sharing, 2);
+	wire_window_free(d);
+	/* none: an empty section */
+	w->nanomalies = 0;
+	d = round_trip(w);
+	assert_int_equal(d->nanomalies, 0);
+	wire_window_free(d);
+	window_free(w);
+}
+
+/* A control plane whose anomaly monitor reads a /proc/net/dev file the test writes. */
+struct rig {
+	char dir[32], nd[64];
+	struct control *c;
+	uint64_t mono_ms, real_ms;
+	uint32_t nifs;
+	bool rx;                  /* RX counts as much as TX (otherwise RX stays idle) */
+	uint64_t bytes[ANOMALY_MAX_IFACES], drops[ANOMALY_MAX_IFACES];
+};
+
+static void rig_new(struct rig *r, const char *interfaces, uint32_t nifs)
+{
+	memset(r, 0, sizeof(*r));
+	strcpy(r->dir, "/tmp/ms-h9enc-XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->nd, sizeof(r->nd), "%s/dev", r->dir);
+	struct anomaly_opts ao = { .interfaces = interfaces, .netdev_path = r->nd, .interval_ms = 100 };
+	struct control_opts o = { .start_mode = MODECTL_AUTO,
+				  .mode = { .sentinel_budget = 1000, .diagnostic_budget = 4000, .hold_ms = 1000 },
+				  .anomaly = &ao, .ncpu = 1 };
+	assert_int_equal(control_new(&o, &r->c), 0);
+	r->mono_ms = 1000;
+	r->real_ms = 1700000000000ULL;
+	r->nifs = nifs;
+}
+
+/* One evaluation interval (100 ms) in which every interface moved rate bytes/s (in 1000-byte
+ * packets) and dropped drops packets/s. */
+static void rig_step_drops(struct rig *r, double rate, double drops)
+{
+	FILE *fp = fopen(r->nd, "w");
+	assert_non_null(fp);
+	fprintf(fp, "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n");
+	for (uint32_t i = 0; i < r->nifs; i++) {
+		r->bytes[i] += (uint64_t)(rate / 10);
+		r->drops[i] += (uint64_t)(drops / 10);
+		unsigned long long b = r->bytes[i], p = r->bytes[i] / 1000, d = r->drops[i];
+		if (r->rx)
+			fprintf(fp, "  h9t%u: %llu %llu 0 %llu 0 0 0 0 %llu %llu 0 %llu 0 0 0 0\n", i, b, p, d, b, p, d);
+		else
+			fprintf(fp, "  h9t%u: 0 0 0 0 0 0 0 0 %llu %llu 0 %llu 0 0 0 0\n", i, b, p, d);
+	}
+	fclose(fp);
+	r->mono_ms += 100;
+	r->real_ms += 100;
+	bool ticked;
+	control_tick(r->c, r->mono_ms * 1000000ULL, r->real_ms * 1000000ULL, MODECTL_SENTINEL, &ticked);
+}
+
+static void rig_step(struct rig *r, double rate)
+{
+	rig_step_drops(r, rate, 0);
+}
+
+static struct window *rig_take(struct rig *r)
+{
+	struct window *w = window_alloc(1, 1);
+	assert_non_null(w);
+	w->seq = 7;
+	control_take_anomalies(r->c, w);
+	return w;
+}
+
+static void rig_free(struct rig *r)
+{
+	control_free(r->c);
+	unlink(r->nd);
+	rmdir(r->dir);
+}
+
+/* A throughput drop on one interface: attached to the window it fired in, to every window it is
+ * still in force in (same fire time), and to the window it cleared in; then no more. */
+static void test_control_attaches_signals(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_new(&r, "h9t0", 1);
+	for (int i = 0; i < 8; i++)
+		rig_step(&r, 1e6);
+	struct window *w = rig_take(&r);
+	assert_int_equal(w->nanomalies, 0); /* warm, quiet */
+	window_free(w);
+	rig_step(&r, 1e6);
+	rig_step(&r, 4e5); /* 40 % of the baseline: a drop */
+	uint64_t fired_ms = r.real_ms;
+	rig_step(&r, 4e5);
+	w = rig_take(&r);
+	assert_int_equal(w->nanomalies, 1);
+	assert_int_equal(w->c.anomalies_dropped, 0);
+	const struct window_anomaly *a = &w->anomalies[0];
+	assert_string_equal(a->ifname, "h9t0");
+	assert_string_equal(a->metric, "tx_bytes");
+	assert_int_equal(a->kind, WINDOW_ANOMALY_DROP);
+	assert_int_equal(a->ifindex, 0); /* no such interface here */
+	assert_int_equal(a->ts_ns, fired_ms * 1000000ULL);
+	assert_true(a->value > 3.9e5 && a->value < 4.1e5);
+	assert_true(a->baseline > 0.99e6 && a->baseline < 1.01e6);
+	/* the wire carries it */
+	struct wire_window *d = round_trip(w);
+	assert_int_equal(d->nanomalies, 1);
+	assert_string_equal(d->anomalies[0].metric, "tx_bytes");
+	assert_int_equal(d->anomalies[0].kind, 1);
+	assert_int_equal(d->anomalies[0].ts_ns, fired_ms * 1000000ULL);
+	wire_window_free(d);
+	window_free(w);
+	/* still in force: the next window has the same episode */
+	rig_step(&r, 4e5);
+	w = rig_take(&r);
+	assert_int_equal(w->nanomalies, 1);
+	assert_int_equal(w->anomalies[0].ts_ns, fired_ms * 1000000ULL);
+	window_free(w);
+	/* traffic back: clears after 2 quiet intervals; that window still has it, the next not */
+	rig_step(&r, 1e6);
+	rig_step(&r, 1e6);
+	w = rig_take(&r);
+	assert_int_equal(w->nanomalies, 1);
+	window_free(w);
+	rig_step(&r, 1e6);
+	w = rig_take(&r);
+	assert_int_equal(w->nanomalies, 0);
+	window_free(w);
+	/* a signal that fires and clears between two closes is attached all the same */
+	rig_step(&r, 1e6);
+	rig_step(&r, 5e6); /* spike */
+	uint64_t spike_ms = r.real_ms;
+	for (int i = 0; i < 3; i++)
+		rig_step(&r, 1e6);
+	struct control_snapshot *snap = malloc(sizeof(*snap));
+	assert_non_null(snap);
+	control_snapshot(r.c, r.mono_ms * 1000000ULL, r.real_ms * 1000000ULL, snap);
+	assert_false(snap->anomaly.active); /* cleared before the close */
+	free(snap);
+	w = rig_take(&r);
+	assert_int_equal(w->nanomalies, 1);
+	assert_int_equal(w->anomalies[0].kind, WINDOW_ANOMALY_SPIKE);
+	assert_int_equal(w->anomalies[0].ts_ns, spike_ms * 1000000ULL);
+	window_free(w);
+	rig_free(&r);
+}
+
+/* More signals in force than a window holds: WINDOW_MAX_ANOMALIES attached, the rest counted
+ * once per window (when they fire, and when a new window starts without room for them). */
+static void test_control_bounded(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_new(&r, NULL, ANOMALY_MAX_IFACES); /* every interface of the file */
+	r.rx = true;
+	for (int i = 0; i < 8; i++)
+		rig_step(&r, 1e6);
+	/* every interface and direction stops and drops packets: 4 x 32 signals */
+	rig_step_drops(&r, 0, 1000);
+	rig_step_drops(&r, 0, 1000);
+	const uint32_t all = 4 * ANOMALY_MAX_IFACES;
+	struct window *w = rig_take(&r);
+	assert_int_equal(w->nanomalies, WINDOW_MAX_ANOMALIES);
+	assert_int_equal(w->c.anomalies_dropped, all - WINDOW_MAX_ANOMALIES);
+	window_free(w);
+	rig_step_drops(&r, 0, 1000);
+	w = rig_take(&r);
+	assert_int_equal(w->nanomalies, WINDOW_MAX_ANOMALIES);
+	assert_int_equal(w->c.anomalies_dropped, all - WINDOW_MAX_ANOMALIES);
+	/* the wire carries every attached one */
+	struct wire_window *d = round_trip(w);
+	assert_int_equal(d->nanomalies, WINDOW_MAX_ANOMALIES);
+	wire_window_free(d);
+	window_free(w);
+	struct control_snapshot *snap = malloc(sizeof(*snap));
+	assert_non_null(snap);
+	control_snapshot(r.c, r.mono_ms * 1000000ULL, r.real_ms * 1000000ULL, snap);
+	assert_int_equal(snap->anomaly_signals_dropped, 2 * (all - WINDOW_MAX_ANOMALIES));
+	free(snap);
+	/* a control plane without a monitor attaches nothing */
+	rig_free(&r);
+	struct control_opts o = { .start_mode = MODECTL_AUTO, .mode = { .sentinel_budget = 1000,
+									.diagnostic_budget = 4000 }, .ncpu = 1 };
+	struct control *c;
+	assert_int_equal(control_new(&o, &c), 0);
+	w = window_alloc(1, 1);
+	control_take_anomalies(c, w);
+	assert_int_equal(w->nanomalies, 0);
+	assert_null(w->anomalies);
+	window_free(w);
+	control_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +464,9 @@ int main(void)
 		cmocka_unit_test(test_remote_dram_travels),
 		cmocka_unit_test(test_no_findings),
 		cmocka_unit_test(test_lists_cut_to_wire_bounds),
+		cmocka_unit_test(test_anomalies_travel),
+		cmocka_unit_test(test_control_attaches_signals),
+		cmocka_unit_test(test_control_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

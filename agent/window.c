@@ -30,6 +30,7 @@ struct window *window_free(struct window *w)
 	free(w->objects);
 	free(w->fs);
 	free(w->numa);
+	free(w->anomalies);
 	free(w);
 	return NULL;
 }

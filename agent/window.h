@@ -1,7 +1,7 @@
 /* window: a closed aggregation window — rows keyed by (flow, code location/function, stack,
  * event, memory node, direction, interference class, data object) with sample counts and
- * normalised cost, plus the dictionaries (flow tuples, function names) its rows refer to and the
- * sampling counters of the window. Immutable once closed and handed out of the sampling loop,
+ * normalised cost, plus the dictionaries (flow tuples, function names) its rows refer to, the
+ * sampling counters of the window and the anomaly signals in force during it. Immutable once closed and handed out of the sampling loop,
  * except for window_symbolize, which the export worker runs on its own copy before anyone else
  * reads it. Not thread-safe by itself: one owner at a time (passed through queues). */
 #ifndef MS_WINDOW_H
@@ -134,6 +134,27 @@ struct window_counters {
 	uint64_t agg_dropped;          /* samples that did not fit even coarsened */
 	uint64_t flows_overflow;       /* flows whose tuple did not fit the dictionary */
 	uint64_t addr_dropped;         /* address samples past the per-window buffer (not analysed) */
+	uint64_t anomalies_dropped;    /* anomaly signals past WINDOW_MAX_ANOMALIES (not attached) */
+};
+
+/* An anomaly signal of the agent's monitor (anomaly.h) that was raised during the window or was
+ * still in force at some point of it; one entry per signal episode, value and baseline as last
+ * evaluated in the window. kind uses the numbering of ms.v1.AnomalyKind (the wire's): the
+ * monitor's throughput drop and packet drops are both WINDOW_ANOMALY_DROP, told apart by
+ * metric ("tx_bytes" vs "tx_drops"). */
+#define WINDOW_MAX_ANOMALIES 64
+#define WINDOW_ANOMALY_DROP 1
+#define WINDOW_ANOMALY_SPIKE 2
+#define WINDOW_ANOMALY_STOP 3
+#define WINDOW_ANOMALY_LATENCY 4
+struct window_anomaly {
+	char ifname[16];      /* "" for latency */
+	char metric[16];      /* rx_bytes, tx_bytes, rx_drops, tx_drops, latency_us */
+	uint32_t ifindex;     /* 0 = unknown (latency, or the interface is gone) */
+	uint32_t kind;        /* WINDOW_ANOMALY_* */
+	double value, baseline; /* bytes/s, drops/s or microseconds */
+	uint64_t ts_ns;       /* CLOCK_REALTIME when the signal fired (the same in every window of
+			       * one episode) */
 };
 
 struct window {
@@ -162,6 +183,8 @@ struct window {
 	struct window_fs_line *fs;
 	struct window_numa *numa;
 	struct window_mem mem;
+	uint32_t nanomalies;
+	struct window_anomaly *anomalies; /* filled at window close (control_take_anomalies) */
 };
 
 struct window *window_alloc(uint32_t nrows, uint32_t nflows);

@@ -1,5 +1,6 @@
 /* correlator: fleet triggers from per-host signals. Each signal is (host, key) — an anomaly
- * ("anomaly:<ifname>:<metric>:<kind>") or a cost deviation ("cost:<flow or service>:<function>:
+ * ("anomaly:<metric>:<kind>", e.g. "anomaly:tx_bytes:drop": no interface name, so hosts whose
+ * interfaces are named differently agree) or a cost deviation ("cost:<flow or service>:<function>:
  * <event>") — and hosts belong to groups (a label's value). When at least min_hosts hosts of one
  * group (and, if min_fraction > 0, that share of the group) signalled the same key within
  * span_ms, it decides TRIGGER: the group goes to diagnostic for diag_ttl_ms; while the signals

@@ -11,7 +11,7 @@
 
 #include "correlator.h"
 
-#define KEY "anomaly:eth0:rx_drops:drop"
+#define KEY "anomaly:rx_drops:drop"
 
 static struct correlator *fleet(struct correlator_opts o)
 {

@@ -32,6 +32,7 @@ static const char *const kinds[] = {
 	"command_delivered", "command_expired", "other",
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+#define CTLPLANE_EPISODES 4096
 
 struct ctlplane {
 	struct evlog *events, *anomalies;
@@ -55,6 +56,7 @@ struct ctlplane {
 	void *store_arg;
 	bool mode_signals;
 	atomic_uint_fast64_t by_kind[NKINDS], seq, stored, store_failed;
+	atomic_uint_fast64_t episodes[CTLPLANE_EPISODES]; /* anomaly episodes logged (new_episode) */
 };
 
 static uint64_t mono_ms(void)
@@ -269,6 +271,28 @@ static void *ticker(void *arg)
 	return NULL;
 }
 
+/* An agent repeats a signal in every window it is in force in, with the time it fired: the
+ * anomaly log takes each (agent, interface, metric, kind, fire time) once. A direct-mapped table
+ * of episode hashes, lock-free: a collision or a race logs an episode twice, never loses one
+ * that was not seen. Cost: one FNV-1a hash per signal. */
+static bool new_episode(struct ctlplane *c, const char *agent, const struct wire_anomaly *a)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *parts[3] = { agent, a->ifname, a->metric };
+	for (int p = 0; p < 3; p++)
+		for (const char *q = parts[p]; ; q++) {
+			h = (h ^ (uint8_t)*q) * 0x100000001b3ULL;
+			if (!*q)
+				break;
+		}
+	uint64_t tail[2] = { a->kind, a->ts_ns };
+	for (int k = 0; k < 2; k++)
+		for (int b = 0; b < 8; b++)
+			h = (h ^ ((tail[k] >> (8 * b)) & 0xff)) * 0x100000001b3ULL;
+	h |= 1; /* 0 marks an empty slot */
+	return atomic_exchange(&c->episodes[h % CTLPLANE_EPISODES], h) != h;
+}
+
 void ctlplane_window(struct ctlplane *c, const struct wire_window *w)
 {
 	if (!c)
@@ -280,10 +304,19 @@ void ctlplane_window(struct ctlplane *c, const struct wire_window *w)
 		correlator_signal(c->corr, w->agent_id, CTLPLANE_MODE_KEY, now);
 	for (uint32_t i = 0; i < w->nanomalies; i++) {
 		const struct wire_anomaly *a = &w->anomalies[i];
+		/* hosts of a group must agree on the key although their interfaces are named
+		 * differently (eth0, ens5, bond0): the key is metric and kind; the ifname stays in
+		 * the anomaly log entry (and in ms_anomalies) */
+		static const char *const akinds[] = { "unspecified", "drop", "spike", "stop", "latency" };
 		char key[CORRELATOR_KEY_MAX];
-		snprintf(key, sizeof(key), "anomaly:%.31s:%.31s:%u", a->ifname, a->metric, a->kind);
+		if (a->kind < sizeof(akinds) / sizeof(akinds[0]))
+			snprintf(key, sizeof(key), "anomaly:%.31s:%s", a->metric, akinds[a->kind]);
+		else
+			snprintf(key, sizeof(key), "anomaly:%.31s:%u", a->metric, a->kind);
 		/* a host the ticker has not synced yet counts from its next window on */
 		correlator_signal(c->corr, w->agent_id, key, now);
+		if (!new_episode(c, w->agent_id, a))
+			continue;
 		Ms__V1__AnomalySignal sig = MS__V1__ANOMALY_SIGNAL__INIT;
 		sig.ifname = (char *)a->ifname;
 		sig.ifindex = a->ifindex;

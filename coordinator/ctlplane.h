@@ -60,7 +60,9 @@ uint16_t ctlplane_port(const struct ctlplane *c);
 struct watch *ctlplane_watch(struct ctlplane *c);
 struct evlog *ctlplane_events(struct ctlplane *c);
 struct evlog *ctlplane_anomalies(struct ctlplane *c);
-/* An accepted window: its anomaly signals go to the correlator and the anomaly log. */
+/* An accepted window: each anomaly signal is a correlator signal (host, "anomaly:<metric>:<kind>")
+ * — every window, while it is in force — and goes to the anomaly log once per episode (agent,
+ * interface, metric, kind, fire time). */
 void ctlplane_window(struct ctlplane *c, const struct wire_window *w);
 /* status source: ms_coord_fleet_* (triggers, events by kind, groups and hosts in diagnostic,
  * suppressions, signals, stored events, pending commands). arg is the ctlplane. */

@@ -54,9 +54,11 @@ static Ms__V1__Command *next_cmd(struct sim *a, uint32_t wait_ms)
 	return c;
 }
 
-static void window_with_anomaly(struct ctlplane *cp, const char *agent)
+/* A window with a packet-drop signal on interface ifname (each host names its NIC differently). */
+static void window_with_anomaly(struct ctlplane *cp, const char *agent, const char *ifname)
 {
-	struct wire_anomaly an = { .ifname = "eth0", .metric = "rx_drops", .kind = 1, .value = 50, .baseline = 1 };
+	struct wire_anomaly an = { .metric = "rx_drops", .kind = 1, .value = 50, .baseline = 1, .ts_ns = 1000 };
+	snprintf(an.ifname, sizeof(an.ifname), "%s", ifname);
 	struct wire_window w;
 	memset(&w, 0, sizeof(w));
 	snprintf(w.agent_id, sizeof(w.agent_id), "%s", agent);
@@ -96,18 +98,20 @@ static void test_correlation_four_agents(void **state)
 	usleep(500000);
 
 	/* one host alone: nothing */
-	window_with_anomaly(cp, "lb-1");
+	window_with_anomaly(cp, "lb-1", "eth0");
+	window_with_anomaly(cp, "lb-1", "eth0"); /* the same episode in its next window */
 	assert_null(next_cmd(&ag[0], 400));
-	/* a second host of the group within the span: the whole group goes to diagnostic */
-	window_with_anomaly(cp, "lb-2");
-	window_with_anomaly(cp, "db-1"); /* another group: not enough alone */
+	/* a second host of the group within the span, the same anomaly on an interface of another
+	 * name: the whole group goes to diagnostic */
+	window_with_anomaly(cp, "lb-2", "ens5");
+	window_with_anomaly(cp, "db-1", "eth0"); /* another group: not enough alone */
 	for (int i = 0; i < 3; i++) {
 		Ms__V1__Command *c = next_cmd(&ag[i], 10000);
 		assert_non_null(c);
 		assert_int_equal(c->body_case, MS__V1__COMMAND__BODY_MODE);
 		assert_int_equal(c->mode, MS__V1__MODE_REQUEST__MODE_REQUEST_DIAGNOSTIC);
 		assert_int_equal(c->ttl_ms, 30000);
-		assert_non_null(strstr(c->reason, "anomaly:eth0:rx_drops:1"));
+		assert_non_null(strstr(c->reason, "anomaly:rx_drops:drop"));
 		ms__v1__command__free_unpacked(c, NULL);
 	}
 	assert_null(next_cmd(&ag[3], 300));
@@ -121,7 +125,26 @@ static void test_correlation_four_agents(void **state)
 	assert_null(next_cmd(&ag[3], 300));
 	/* events: agent_connected x4, trigger, clear */
 	assert_true(count_events(cp) >= 6);
+	/* one entry per episode, each host's interface kept */
 	assert_int_equal(evlog_total(ctlplane_anomalies(cp)), 3);
+	{
+		Ms__V1__ListAnomaliesRequest lr = MS__V1__LIST_ANOMALIES_REQUEST__INIT;
+		uint8_t lb[16], *lo = NULL;
+		size_t ln = ms__v1__list_anomalies_request__pack(&lr, lb), lon = 0;
+		assert_int_equal(rpc_call(cli, "/ms.v1.Coordinator/ListAnomalies", lb, ln, 2000, &lo, &lon, NULL), 0);
+		Ms__V1__ListAnomaliesReply *la = ms__v1__list_anomalies_reply__unpack(NULL, lon, lo);
+		assert_non_null(la);
+		assert_int_equal(la->n_anomalies, 3);
+		for (size_t i = 0; i < la->n_anomalies; i++) {
+			const Ms__V1__FleetAnomaly *fa = la->anomalies[i];
+			assert_non_null(fa->signal);
+			assert_string_equal(fa->signal->ifname, strcmp(fa->agent_id, "lb-2") ? "eth0" : "ens5");
+			assert_string_equal(fa->signal->metric, "rx_drops");
+			assert_int_equal(fa->signal->kind, MS__V1__ANOMALY_KIND__ANOMALY_DROP);
+		}
+		ms__v1__list_anomalies_reply__free_unpacked(la, NULL);
+		free(lo);
+	}
 
 	/* fleet status counts the trigger */
 	Ms__V1__FleetStatusRequest fr = MS__V1__FLEET_STATUS_REQUEST__INIT;

@@ -2,12 +2,15 @@
 coordinator writing to it, four real agents (synthetic samples; their anomaly monitor watches
 real veth traffic) labelled role=lb (lb-1, lb-2) and role=db (db-1, db-2). Each agent watches the
 root end of its own veth pair; a UDP sender pushes ~1 MB/s through it to a sink in a network
-namespace. The lb senders are halved: both lb agents detect the throughput drop and escalate to
-diagnostic on their own; their windows tell the coordinator (correlator_mode_signals), whose
-correlator raises exactly one fleet trigger for group lb (none for db), pins both lb agents to
-diagnostic (their local status shows the coordinator's pin, the db agents stay in sentinel), and
-the trigger is on a WatchEvents stream, in ms_fleet_events and on /metrics. The lb traffic comes
-back: the trigger clears, the group is sent back (auto) and the agents return to sentinel.
+namespace. The lb senders are halved: both lb agents' anomaly monitors raise a TX throughput drop
+on their own veth (h9fa1, h9fa2: different names) and their windows carry it (Window.anomalies);
+the coordinator's correlator keys it "anomaly:tx_bytes:drop" (no interface name, so the hosts
+agree; correlator_mode_signals off: the real signals alone) and raises exactly one fleet trigger
+for group lb (none for db), pins both lb agents to diagnostic (their local status shows the
+coordinator's pin, the db agents stay in sentinel), and the trigger is on a WatchEvents stream,
+in ms_fleet_events and on /metrics; both lb agents' signals are rows of ms_anomalies (with their
+interface names) and entries of ListAnomalies. The lb traffic comes back: the trigger clears,
+the group is sent back (auto) and the agents return to sentinel.
 Then pending commands: a pin pushed to a stopped agent is queued (not failed) and reaches the
 agent when it starts again."""
 import os
@@ -28,8 +31,8 @@ import msgrpc  # noqa: E402
 import mstest  # noqa: E402
 
 TOKEN = "h1-correlation-token-0123456789"
-DB = "h1fleet"
-PORT = 39478
+DB = "h9fleet"
+PORT = 39479
 RATE = 1000  # packets/s of 1000 bytes
 AGENTS = [("lb-1", "lb", 1), ("lb-2", "lb", 2), ("db-1", "db", 3), ("db-2", "db", 4)]
 
@@ -71,11 +74,11 @@ def sh(*cmd, check=True):
 
 
 def names(i):
-    return f"h1fc{i}", f"h1fa{i}", f"h1fb{i}", f"10.78.{i}.1", f"10.78.{i}.2"
+    return f"h9fc{i}", f"h9fa{i}", f"h9fb{i}", f"10.79.{i}.1", f"10.79.{i}.2"
 
 
 class Topology:
-    """Per agent: netns h1fc<i> holding a UDP sink behind veth h1fa<i> (root) / h1fb<i> (netns)."""
+    """Per agent: netns h9fc<i> holding a UDP sink behind veth h9fa<i> (root) / h9fb<i> (netns)."""
 
     def __enter__(self):
         self.down()
@@ -151,7 +154,7 @@ class FleetCorrelation(unittest.TestCase):
             mport = msgrpc.free_port()
             coord = msgrpc.Coordinator(tmp=os.path.join(tmp, "coord"), token_file=tok, extra=(
                 f"--metrics-port={mport}", f"--clickhouse-endpoint={ch.endpoint}", f"--clickhouse-database={DB}", "--clickhouse-flush-ms=200",
-                "--correlator-mode-signals=true", "--correlator-span-ms=3000", "--correlator-min-hosts=2",
+                "--correlator-mode-signals=false", "--correlator-span-ms=3000", "--correlator-min-hosts=2",
                 "--correlator-clear-ms=6000", "--correlator-diag-ttl-ms=20000", "--correlator-max-diag-fraction=1",
                 "--command-pending-ms=60000"))
             coord.start()
@@ -189,8 +192,30 @@ class FleetCorrelation(unittest.TestCase):
                 took = time.monotonic() - t0
                 trig = evlog.of("trigger", "lb")[0]
                 self.assertEqual(sorted(trig.agents), ["lb-1", "lb-2"], trig)
-                self.assertIn("key=mode:diagnostic", trig.detail)
+                self.assertIn("key=anomaly:tx_bytes:drop", trig.detail)
                 print(f"  lb traffic halved -> fleet trigger for role=lb after {took:.1f} s: {trig.detail}")
+
+                # the signals themselves: rows of ms_anomalies (each lb agent, its own veth) and
+                # entries of the fleet anomaly log
+                def lb_anomalies():
+                    return ch.rows(f"SELECT host, ifname, kind, metric, count(), uniqExact(ts_ns), "
+                                   f"round(min(value) / any(baseline), 2) FROM {DB}.ms_anomalies FINAL "
+                                   "WHERE host LIKE 'lb-%' AND metric = 'tx_bytes' AND kind = 'drop' "
+                                   "GROUP BY host, ifname, kind, metric ORDER BY host")
+                msgrpc.wait_until(lambda: len(lb_anomalies()) == 2, 20, what="the lb agents' signals in ms_anomalies")
+                rows = lb_anomalies()
+                self.assertEqual([r[:4] for r in rows], [("lb-1", names(1)[1], "drop", "tx_bytes"),
+                                                         ("lb-2", names(2)[1], "drop", "tx_bytes")], rows)
+                for r in rows:
+                    self.assertLess(float(r[6]), 0.6, r)  # under drop_ratio x baseline
+                print(f"  ms_anomalies (host, ifname, kind, metric, windows, episodes, min value/baseline): {rows}")
+                la = api.call("ListAnomalies", fl.ListAnomaliesRequest()).anomalies
+                lb_log = sorted((a.agent_id, a.signal.ifname) for a in la
+                                if a.signal.metric == "tx_bytes" and a.signal.kind == 1)
+                self.assertIn(("lb-1", names(1)[1]), lb_log)
+                self.assertIn(("lb-2", names(2)[1]), lb_log)
+                # one log entry per episode, not one per window
+                self.assertLessEqual(len(lb_log), sum(int(r[5]) for r in rows) + 2, la)
                 for name in ("lb-1", "lb-2"):
                     s = agents[name].wait(lambda s: s["mode"] == "diagnostic" and s["pin"] and
                                           s["pin"]["source"] == "coordinator", 10,
