@@ -12,7 +12,8 @@ in ms_fleet_events and on /metrics; both lb agents' signals are rows of ms_anoma
 interface names) and entries of ListAnomalies. The lb traffic comes back: the trigger clears,
 the group is sent back (auto) and the agents return to sentinel.
 Then pending commands: a pin pushed to a stopped agent is queued (not failed) and reaches the
-agent when it starts again."""
+agent when it starts again. A standalone agent (no coordinator) writes its own signals to
+ms_anomalies."""
 import os
 import signal
 import subprocess
@@ -353,6 +354,64 @@ class FleetCorrelation(unittest.TestCase):
             if coord and coord.proc and coord.proc.poll() is None:
                 self.assertEqual(coord.stop(), 0, coord.log())
             ch.cleanup()
+
+
+    def test_standalone_anomalies(self):
+        """A standalone agent (no coordinator: it writes to ClickHouse itself) puts its anomaly
+        signals in ms_anomalies through the same encoder: its veth's traffic stops -> a TX stop
+        with the interface name, value <= 5 % of the baseline (stray ARP/ND packets stay), in every
+        window of the episode."""
+        tmp = tempfile.mkdtemp(prefix="ms-h9-solo-")
+        tok = os.path.join(tmp, "token")
+        with open(tok, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(tok, 0o600)
+        procs, agent = [], None
+        with clickhouse.Server() as ch, Topology():
+            r = mstest.run([msgrpc.COORD, "--init-schema", f"--clickhouse-endpoint={ch.endpoint}",
+                            "--clickhouse-database=h9solo"], check=False)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            try:
+                ns, va, _, _, b4 = names(1)
+                procs.append(subprocess.Popen(["ip", "netns", "exec", ns, mstest.PY, "-c", SINK]))
+                sender = subprocess.Popen([mstest.PY, "-c", SENDER, b4, str(RATE)], stdout=subprocess.PIPE, text=True)
+                procs.append(sender)
+                self.assertEqual(sender.stdout.readline().strip(), "READY")
+                os.makedirs(os.path.join(tmp, "solo"))
+                agent = agentapi.ApiAgent("--perf-mock", "--mock-rate=500", "--window-ms=200", "--agent-id=solo-1",
+                                          f"--clickhouse-endpoint={ch.endpoint}", "--clickhouse-database=h9solo",
+                                          "--clickhouse-flush-ms=200", f"--token-file={tok}",
+                                          f"--anomaly-interfaces={va}", "--anomaly-interval-ms=500", token=TOKEN,
+                                          tmp=os.path.join(tmp, "solo")).start()
+                agent.wait(lambda s: s["anomaly"]["interfaces"] and s["anomaly"]["interfaces"][0]["warm"] and
+                           s["anomaly"]["interfaces"][0]["tx"]["baseline_bytes_per_second"] > 5e5, 30, "a warm baseline")
+                agent.wait(lambda s: not s["anomaly"]["signals"], 30, "quiet")
+                sender.send_signal(signal.SIGSTOP)
+                agent.wait(lambda s: s["anomaly"]["signals"], 15, "a signal")
+                time.sleep(1.5)
+                sender.send_signal(signal.SIGCONT)
+
+                def rows():
+                    return ch.rows("SELECT host, ifname, kind, metric, count(), uniqExact(ts_ns), max(value / baseline), "
+                                   "min(baseline) > 5e5 FROM h9solo.ms_anomalies FINAL WHERE kind = 'stop' "
+                                   "GROUP BY host, ifname, kind, metric")
+                msgrpc.wait_until(lambda: rows() and int(rows()[0][4]) >= 3, 20, what="the stop in ms_anomalies")
+                got = rows()
+                self.assertEqual([x[:4] for x in got], [("solo-1", va, "stop", "tx_bytes")], got)
+                self.assertEqual(got[0][5], "1", got)  # one episode, in several windows
+                self.assertLessEqual(float(got[0][6]), 0.05, got)
+                self.assertEqual(got[0][7], "1", got)
+                print(f"  standalone: traffic stopped -> ms_anomalies (host, ifname, kind, metric, windows, "
+                      f"episodes, max value/baseline, baseline > 5e5): {got}")
+            finally:
+                if agent and agent.proc and agent.proc.poll() is None:
+                    self.assertEqual(agent.stop(), 0, agent.log())
+                for p in procs:
+                    p.send_signal(signal.SIGCONT)
+                    p.kill()
+                    p.wait()
+                    if p.stdout:
+                        p.stdout.close()
 
 
 if __name__ == "__main__":
