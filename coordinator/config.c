@@ -68,6 +68,13 @@ static const struct conf_key keys[] = {
 	  "cap: a trigger may not put more than this share (0..1] of the fleet in diagnostic" },
 	{ "correlator_mode_signals", CONF_BOOL, F(correlator_mode_signals), 0, "false", 0, 0, NULL,
 	  "a window in diagnostic from an agent the coordinator has not pinned is a signal (its own controller escalated)" },
+	{ "correlator_cost_signals", CONF_BOOL, F(correlator_cost_signals), 0, "false", 0, 0, NULL,
+	  "a (function, event) whose share of a window's samples jumps above that host's baseline is a signal "
+	  "(cost:<function id>:<event>)" },
+	{ "correlator_cost_ratio", CONF_DOUBLE, F(correlator_cost_ratio), 0, "3.0", 0, 0, NULL,
+	  "cost deviation: share above this many times the host's baseline (> 1)" },
+	{ "correlator_cost_min_share", CONF_DOUBLE, F(correlator_cost_min_share), 0, "0.05", 0, 0, NULL,
+	  "cost deviation: and at least this share (0..1] of the window's samples of the event" },
 	{ "command_pending_ms", CONF_DURATION, F(command_pending_ms), 0, "600000", 0, 604800000, NULL,
 	  "keep the latest command of each kind for an agent that is not connected and send it when its Watch returns, "
 	  "within its TTL or this long (0 = off: such a push fails)" },
@@ -141,6 +148,10 @@ int coord_config_validate(const struct coord_config *c, struct conf_error *err)
 	    c->correlator_max_diag_fraction > 1) {
 		snprintf(err->msg, sizeof(err->msg), "correlator_min_fraction must be in [0, 1] and "
 			 "correlator_max_diag_fraction in (0, 1]");
+		return -EINVAL;
+	}
+	if (!(c->correlator_cost_ratio > 1) || !(c->correlator_cost_min_share > 0) || c->correlator_cost_min_share > 1) {
+		snprintf(err->msg, sizeof(err->msg), "correlator_cost_ratio must be > 1 and correlator_cost_min_share in (0, 1]");
 		return -EINVAL;
 	}
 	if (ms_log_parse_level(c->log_level) < 0) {

@@ -49,6 +49,8 @@ struct coord_config {
 	uint64_t correlator_min_interval_ms;
 	double correlator_max_diag_fraction;
 	bool correlator_mode_signals;
+	bool correlator_cost_signals;
+	double correlator_cost_ratio, correlator_cost_min_share;
 	uint64_t command_pending_ms;
 	/* ClickHouse */
 	char clickhouse_endpoint[256];

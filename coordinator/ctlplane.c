@@ -55,6 +55,7 @@ struct ctlplane {
 	ctlplane_store_fn store;
 	void *store_arg;
 	bool mode_signals;
+	struct costdev *cost;        /* NULL: cost deviations are not signals */
 	atomic_uint_fast64_t by_kind[NKINDS], seq, stored, store_failed;
 	atomic_uint_fast64_t episodes[CTLPLANE_EPISODES]; /* anomaly episodes logged (new_episode) */
 };
@@ -219,6 +220,12 @@ int ctlplane_metrics(void *arg, struct strbuf *sb)
 	head(sb, "ms_coord_fleet_signals_dropped_total", "counter", "Signals the correlator could not use, by reason.");
 	strbuf_appendf(sb, "ms_coord_fleet_signals_dropped_total{reason=\"unknown_host\"} %" PRIu64 "\n", cs.unknown_host);
 	strbuf_appendf(sb, "ms_coord_fleet_signals_dropped_total{reason=\"key_limit\"} %" PRIu64 "\n", cs.key_drops);
+	struct costdev_stats cds = { 0 };
+	if (c->cost)
+		costdev_stats(c->cost, &cds);
+	counter(sb, "ms_coord_fleet_cost_deviations_total",
+		"(function, event) cost shares of a window far above that host's baseline (signals, when correlator_cost_signals is on).",
+		cds.deviations);
 	head(sb, "ms_coord_fleet_events_total", "counter", "Fleet events recorded, by kind.");
 	for (size_t k = 0; k < NKINDS; k++)
 		strbuf_appendf(sb, "ms_coord_fleet_events_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
@@ -293,11 +300,27 @@ static bool new_episode(struct ctlplane *c, const char *agent, const struct wire
 	return atomic_exchange(&c->episodes[h % CTLPLANE_EPISODES], h) != h;
 }
 
+struct cost_emit {
+	struct ctlplane *c;
+	const char *agent;
+	uint64_t now;
+};
+
+static void on_cost_deviation(void *arg, const char *key)
+{
+	struct cost_emit *e = arg;
+	correlator_signal(e->c->corr, e->agent, key, e->now);
+}
+
 void ctlplane_window(struct ctlplane *c, const struct wire_window *w)
 {
 	if (!c)
 		return;
 	uint64_t now = mono_ms();
+	if (c->cost) {
+		struct cost_emit e = { c, w->agent_id, now };
+		costdev_window(c->cost, w, on_cost_deviation, &e);
+	}
 	/* a pin of ours (or an operator's push) explains diagnostic: only the agent's own escalation
 	 * counts, and after a pin ends only once the agent was back in sentinel */
 	if (c->mode_signals && watch_own_diagnostic(c->watch, w->agent_id, w->mode))
@@ -353,7 +376,8 @@ int ctlplane_new(const struct ctlplane_opts *o, struct ctlplane **ret)
 	c->store_arg = o->store_arg;
 	c->mode_signals = o->mode_signals;
 	int r;
-	if ((r = evlog_new(CTLPLANE_EVENTS, &c->events)) < 0 || (r = evlog_new(CTLPLANE_ANOMALIES, &c->anomalies)) < 0 ||
+	if ((o->cost_signals && (r = costdev_new(&o->cost, &c->cost)) < 0) ||
+	    (r = evlog_new(CTLPLANE_EVENTS, &c->events)) < 0 || (r = evlog_new(CTLPLANE_ANOMALIES, &c->anomalies)) < 0 ||
 	    (r = watch_new(o->max_agents ? o->max_agents : 10000, opapi_on_watch_event, c->events, &c->watch)) < 0 ||
 	    (r = correlator_new(&o->corr, &c->corr)) < 0)
 		goto fail;
@@ -433,6 +457,7 @@ struct ctlplane *ctlplane_free(struct ctlplane *c)
 	opapi_free(c->api);
 	watch_free(c->watch);
 	correlator_free(c->corr);
+	costdev_free(c->cost);
 	evlog_free(c->events);
 	evlog_free(c->anomalies);
 	pthread_cond_destroy(&c->cv);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "correlator.h"
+#include "costdev.h"
 #include "strbuf.h"
 
 struct registry;
@@ -50,6 +51,9 @@ struct ctlplane_opts {
 	/* A window in diagnostic from an agent the coordinator has not pinned is a signal
 	 * (CTLPLANE_MODE_KEY): the agent's own controller escalated, e.g. on a local anomaly. */
 	bool mode_signals;
+	/* Cost deviations (costdev.h) of each window are signals "cost:<func id>:<event>". */
+	bool cost_signals;
+	struct costdev_opts cost;
 };
 
 struct ctlplane;

@@ -361,6 +361,8 @@ int main(int argc, char **argv)
 			},
 			.coordinator_id = cid, .store_event = sink ? chsink_fleet_event : NULL, .store_arg = sink,
 			.pending_ms = cfg.command_pending_ms, .mode_signals = cfg.correlator_mode_signals,
+			.cost_signals = cfg.correlator_cost_signals,
+			.cost = { .ratio = cfg.correlator_cost_ratio, .min_share = cfg.correlator_cost_min_share },
 		};
 		if ((r = ctlplane_new(&cpo, &ctl)) < 0)
 			ms_err("GRPC-LISTEN", "cannot serve gRPC on %s:%u: %s (continuing without the control plane)",
