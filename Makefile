@@ -9,12 +9,14 @@ JOBS ?= 2
 # Sanitizer run (docs/BUILD.md). Leaks: LeakSanitizer is on for unit tests and corpus replays; the
 # daemons driven by integration tests run with detect_leaks=0 (gRPC and nng keep process-lifetime
 # allocations that are not ours) and test_leaks checks our leaks with valgrind and a documented
-# suppression file instead. The integration subset covers the agent (BPF and synthetic), the
-# coordinator, msctl and both APIs; the rest of the suite is too slow under ASan on 2 vCPUs.
+# suppression file instead. The integration subset covers the agent (BPF and synthetic, its API,
+# mode controller, symbolizer), the coordinator, msctl, gRPC and nng over TLS, the spool and the
+# security tests (about 4 min under ASan; the ClickHouse and fault suites are left to the
+# normal build: they are the slow part of the suite and exercise the same C paths).
 ASAN_BUILD ?= build-asan
 SAN_COMMON = halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0:check_initialization_order=1
 SAN_ENV = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-SAN_ITESTS ?= test_lifecycle|test_api_badinput|test_grpc_api|test_fleet_push|test_fleet_badinput|test_privdrop|test_secrets|test_listen_policy|test_metrics_prometheus|test_leaks
+SAN_ITESTS ?= test_lifecycle|test_api_badinput|test_api_guide|test_mode_controller|test_symbolizer|test_grpc_api|test_grpc_tls|test_fleet_push|test_fleet_badinput|test_fleet_tls|test_fleet_spool|test_privdrop|test_secrets|test_listen_policy|test_metrics_prometheus|test_leaks
 
 .PHONY: all deps configure build check check-sanitize unit demo bench accuracy clean
 
