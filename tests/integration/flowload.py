@@ -39,6 +39,7 @@ def server(a):
         while True:
             d = c.recv(64)
             if not d:
+                last = time.time_ns()  # the peer's FIN is the flow's last packet
                 break
             last = time.time_ns()
             burn(a.burn_ms)
@@ -54,7 +55,10 @@ def server(a):
                 d, peer = s.recvfrom(64)
             except socket.timeout:
                 break
+            except ConnectionRefusedError:
+                continue  # ICMP unreachable for an answer the client was not there to take
             if d == b"BYE":
+                last = time.time_ns()  # the flow's last datagram: its context is fresh now
                 break
             last = time.time_ns()
             if a.connected and not peer_connected:
@@ -92,6 +96,9 @@ def client(a):
         try:
             s.recv(64)
         except socket.timeout:
+            continue
+        except ConnectionRefusedError:  # UDP: the server was not bound yet
+            time.sleep(0.05)
             continue
         burn(a.burn_ms)
         n += 1
