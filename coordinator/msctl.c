@@ -28,6 +28,7 @@
 #include "msctl_ch.h"
 #include "msctl_out.h"
 #include "rpc.h"
+#include "secretfile.h"
 #include "wire.h"
 
 #define MAX_SEL 64
@@ -85,21 +86,6 @@ static int exit_for(int code)
 	default:
 		return EX_FAIL;
 	}
-}
-
-static int read_token(const char *path, char *out, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, out, cap - 1);
-	close(fd);
-	if (n < 0)
-		return -EIO;
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-		n--;
-	out[n] = 0;
-	return n > 0 ? 0 : -ENODATA;
 }
 
 /* One unary call: pack req, call, unpack the reply with desc. Prints the failure. */
@@ -313,8 +299,9 @@ static int connect_coordinator(struct ctx *c)
 {
 	char token[300] = "";
 	int r;
-	if (c->token_file && (r = read_token(c->token_file, token, sizeof(token))) < 0) {
-		fprintf(stderr, "msctl: token file %s: %s\n", c->token_file, strerror(-r));
+	/* the daemons' rule: a token others can read is refused, not used */
+	if (c->token_file && (r = secretfile_read(c->token_file, token, sizeof(token))) < 0) {
+		fprintf(stderr, "msctl: token file %s: %s\n", c->token_file, secretfile_strerror(r));
 		return EX_USAGE;
 	}
 	if ((c->cert_file || c->key_file) && (!c->cert_file || !c->key_file || !c->ca_file)) {
@@ -323,7 +310,9 @@ static int connect_coordinator(struct ctx *c)
 	}
 	struct rpc_client_opts co = { .target = c->coordinator, .token = token, .tls_ca_file = c->ca_file,
 				      .tls_cert_file = c->cert_file, .tls_key_file = c->key_file };
-	if ((r = rpc_client_new(&co, &c->cli)) < 0) {
+	r = rpc_client_new(&co, &c->cli);
+	explicit_bzero(token, sizeof(token)); /* the client keeps its own copy */
+	if (r < 0) {
 		fprintf(stderr, "msctl: coordinator %s: %s\n", c->coordinator, strerror(-r));
 		return EX_USAGE;
 	}

@@ -70,7 +70,10 @@ def main():
         bad = os.path.join(tmp, "bad-token")
         with open(bad, "w") as f:
             f.write("nope\n")
-        assert msctl(target, bad, "agents").returncode == 5
+        # a token file others can read is refused before it is used (usage error), like the daemons do
+        assert msctl(target, bad, "agents").returncode == 2
+        os.chmod(bad, 0o600)
+        assert msctl(target, bad, "agents").returncode == 5  # wrong token: UNAUTHENTICATED
         assert msctl(f"127.0.0.1:{msgrpc.free_port()}", tok, "--timeout-ms=2000", "agents").returncode == 6
 
         t0 = time.monotonic()
