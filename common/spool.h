@@ -69,7 +69,8 @@
 #define SPOOL_MIN_BYTES 4096u
 
 enum spool_full_policy {
-	SPOOL_DROP_OLDEST = 0, /* delete whole oldest segments until the record fits */
+	SPOOL_DROP_OLDEST = 0, /* delete whole oldest segments until the record fits (also when the
+				* filesystem is full: ENOSPC deletes the oldest finished segment, retries) */
 	SPOOL_DROP_NEWEST = 1, /* refuse the new record with -ENOSPC */
 };
 
