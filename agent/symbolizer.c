@@ -410,11 +410,13 @@ static int finish(struct symbolizer *s, struct sym_result *r)
 	return 0;
 }
 
-/* The mapping of addr; maps are re-read (rate-limited) when no mapping contains it. */
+/* The mapping of addr; maps are re-read (rate-limited) when no mapping contains it, and when the
+ * last read failed (a process caught while it exec'd, or under memory pressure: without the
+ * retry every later sample of that pid stayed [unknown]). */
 static const struct procmaps_entry *find_map(struct symbolizer *s, struct proc *p, uint64_t addr, size_t *ret_idx)
 {
 	const struct procmaps_entry *m = p->maps ? procmaps_find(p->maps, addr, ret_idx) : NULL;
-	if (!m && p->maps && now_ns() - p->maps_ns >= s->o.maps_refresh_ms * MS_NS) {
+	if (!m && now_ns() - p->maps_ns >= s->o.maps_refresh_ms * MS_NS) {
 		proc_load_maps(s, p);
 		m = p->maps ? procmaps_find(p->maps, addr, ret_idx) : NULL;
 	}
