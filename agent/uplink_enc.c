@@ -20,6 +20,7 @@ _Static_assert(WINDOW_ANOMALY_DROP == MS__V1__ANOMALY_KIND__ANOMALY_DROP &&
 		       WINDOW_ANOMALY_STOP == MS__V1__ANOMALY_KIND__ANOMALY_STOP &&
 		       WINDOW_ANOMALY_LATENCY == MS__V1__ANOMALY_KIND__ANOMALY_LATENCY,
 	       "window anomaly kinds are ms.v1.AnomalyKind");
+_Static_assert(WINDOW_STACK_FRAMES <= WIRE_MAX_FRAMES, "every frame of a stack fits the wire");
 _Static_assert(WINDOW_MAX_ANOMALIES <= WIRE_MAX_FINDINGS, "every anomaly of a window fits the wire");
 _Static_assert(sizeof(((struct window_anomaly *)0)->ifname) <= sizeof(((struct wire_anomaly *)0)->ifname) &&
 		       sizeof(((struct window_anomaly *)0)->metric) <= sizeof(((struct wire_anomaly *)0)->metric),
@@ -94,6 +95,20 @@ static int enc_findings(const struct window *w, struct wire_window *x)
 		b->ts_ns = a->ts_ns;
 	}
 	x->nanomalies = nan;
+	/* the stack dictionary (stacks.h); frame functions are in w->funcs, so the encoder names them */
+	uint32_t ns = w->stacks ? w->nstacks : 0;
+	ns = ns < WIRE_MAX_STACKS ? ns : WIRE_MAX_STACKS;
+	if (ns && !(x->stacks = calloc(ns, sizeof(*x->stacks))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ns; i++) {
+		const struct window_stack *a = &w->stacks[i];
+		struct wire_stack *b = &x->stacks[i];
+		b->stack_id = a->stack_id;
+		b->nkernel = a->nkernel < WINDOW_STACK_FRAMES ? a->nkernel : WINDOW_STACK_FRAMES;
+		b->nuser = a->nuser < WINDOW_STACK_FRAMES - b->nkernel ? a->nuser : WINDOW_STACK_FRAMES - b->nkernel;
+		memcpy(b->func_ids, a->func, (size_t)(b->nkernel + b->nuser) * sizeof(*b->func_ids));
+	}
+	x->nstacks = ns;
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "chrows.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rowbinary.h"
@@ -253,6 +254,39 @@ static void finding_rows(struct chwriter_unit *u, const struct wire_window *w)
 	u->rows[CHROWS_ANOMALIES] += w->nanomalies;
 }
 
+/* ms_stack_traces: one row per stack dictionary entry (the table replaces repeats by (host,
+ * stack_id)); frames are "module!function" (the bare name without a module, the hex function id
+ * without a name), kernel frames first; user_stack / kernel_stack hold the frame counts of each
+ * part. Cost: one snprintf per frame. */
+static void stack_rows(struct chwriter_unit *u, const struct wire_window *w)
+{
+	struct rowbinary *rb = &u->data[CHROWS_STACK_TRACES];
+	char f[2 * WIRE_NAME_MAX + 2];
+	for (uint32_t i = 0; i < w->nstacks; i++) {
+		const struct wire_stack *s = &w->stacks[i];
+		uint32_t n = (uint32_t)s->nkernel + s->nuser;
+		n = n < WIRE_MAX_FRAMES ? n : WIRE_MAX_FRAMES;
+		key(rb, w);
+		rowbinary_u64(rb, s->stack_id);
+		rowbinary_u32(rb, s->nuser);
+		rowbinary_u32(rb, s->nkernel);
+		rowbinary_uleb128(rb, n);
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t ix = s->func_ix[k];
+			const struct wire_func *fn =
+				ix < w->nfuncs && w->funcs[ix].func_id == s->func_ids[k] ? &w->funcs[ix] : NULL;
+			if (fn && fn->name[0] && fn->module[0])
+				snprintf(f, sizeof(f), "%.*s!%.*s", WIRE_NAME_MAX, fn->module, WIRE_NAME_MAX, fn->name);
+			else if (fn && fn->name[0])
+				snprintf(f, sizeof(f), "%.*s", WIRE_NAME_MAX, fn->name);
+			else
+				snprintf(f, sizeof(f), "0x%016llx", (unsigned long long)s->func_ids[k]);
+			rowbinary_cstring(rb, f, sizeof(f));
+		}
+	}
+	u->rows[CHROWS_STACK_TRACES] += w->nstacks;
+}
+
 static int unit_error(const struct chwriter_unit *u)
 {
 	for (int t = 0; t < CHROWS__N; t++)
@@ -265,12 +299,13 @@ int chrows_window(struct chwriter_unit *u, const struct wire_window *w)
 {
 	if (!u || !w || (w->nrows && !w->rows) || (w->nflows && !w->flows) || (w->nfuncs && !w->funcs) ||
 	    (w->nobjects && !w->objects) || (w->nfalse_sharing && !w->false_sharing) ||
-	    (w->nremote_dram && !w->remote_dram) || (w->nanomalies && !w->anomalies))
+	    (w->nremote_dram && !w->remote_dram) || (w->nanomalies && !w->anomalies) || (w->nstacks && !w->stacks))
 		return -EINVAL;
 	rollup_rows(u, w);
 	window_row(u, w);
 	dictionary_rows(u, w);
 	finding_rows(u, w);
+	stack_rows(u, w);
 	return unit_error(u);
 }
 

@@ -28,7 +28,7 @@ enum chrows_table {
 	CHROWS_FLEET_EVENTS,   /* ms_fleet_events (coordinator decisions) */
 	CHROWS_AGENTS,         /* ms_agents (one row per Hello) */
 	CHROWS_RAW_SAMPLES,    /* ms_raw_samples: no producer on the wire yet */
-	CHROWS_STACK_TRACES,   /* ms_stack_traces: no producer on the wire yet */
+	CHROWS_STACK_TRACES,   /* ms_stack_traces: the window's stack dictionary */
 	CHROWS__N,
 };
 
@@ -42,7 +42,7 @@ extern const struct chwriter_table chrows_tables[CHROWS__N];
 void chrows_tables_named(struct chwriter_table ret[CHROWS__N], const char *rollup, const char *raw);
 
 /* Appends every row of w (rollup rows, the window row, flows, functions, objects, findings,
- * anomalies) to u. Returns 0, or the unit's sticky encoding error (-ENOSPC when a table's
+ * anomalies, stacks) to u. Returns 0, or the unit's sticky encoding error (-ENOSPC when a table's
  * buffer bound is reached: the unit is then unusable). Cost: O(rows), ~100 bytes per row. */
 int chrows_window(struct chwriter_unit *u, const struct wire_window *w);
 

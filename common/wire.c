@@ -123,6 +123,8 @@ struct enc {
 	struct rowkey *order;
 	struct idmap wflows, wfuncs, wobjs, funcs, pids, stacks, objs, mods;
 	uint32_t nflows;                  /* distinct flows of the rows */
+	uint32_t nfn;                     /* function entries made so far (pass 2) */
+	const struct wire_window *w;
 	Ms__V1__Flow *pf;
 	Ms__V1__Flow **ppf;
 	uint8_t (*addr)[2][16];
@@ -227,7 +229,7 @@ static int check_window(const struct wire_window *w)
 	if (w->nrows > WIRE_MAX_ROWS || w->nflows > WIRE_MAX_DICT || w->nfuncs > WIRE_MAX_DICT ||
 	    w->nobjects > WIRE_MAX_DICT || w->nevents > WIRE_MAX_EVENTS || w->ncpu > WIRE_MAX_CPUS ||
 	    w->nfalse_sharing > WIRE_MAX_FINDINGS || w->nremote_dram > WIRE_MAX_FINDINGS ||
-	    w->nanomalies > WIRE_MAX_FINDINGS)
+	    w->nanomalies > WIRE_MAX_FINDINGS || w->nstacks > WIRE_MAX_STACKS)
 		return -E2BIG;
 	for (uint32_t i = 0; i < w->nevents; i++)
 		if (strnlen(w->events[i].name, sizeof(w->events[i].name)) == sizeof(w->events[i].name))
@@ -309,6 +311,10 @@ static int enc_count(struct enc *e, const struct wire_window *w)
 		    (row->object_id && idmap_add(&e->objs, row->object_id) == UINT32_MAX))
 			return -ENOMEM;
 	}
+	for (uint32_t i = 0; i < (w->stacks ? w->nstacks : 0); i++)
+		for (uint32_t k = 0; k < (uint32_t)w->stacks[i].nkernel + w->stacks[i].nuser && k < WIRE_MAX_FRAMES; k++)
+			if (w->stacks[i].func_ids[k] && idmap_add(&e->funcs, w->stacks[i].func_ids[k]) == UINT32_MAX)
+				return -ENOMEM;
 	uint32_t nf = e->nflows ? e->nflows : 1, nfn = e->funcs.n ? e->funcs.n : 1, no = e->objs.n ? e->objs.n : 1;
 	e->pf = malloc((size_t)nf * sizeof(*e->pf));
 	e->ppf = malloc((size_t)nf * sizeof(*e->ppf));
@@ -333,10 +339,32 @@ static int enc_count(struct enc *e, const struct wire_window *w)
 	return 0;
 }
 
+/* A function's 1 + index in the Window's dictionary (0 for id 0), the entry made on its first
+ * appearance in the order of pass 1 (rows, then stack frames). */
+static uint32_t enc_func(void *ctx, uint64_t id)
+{
+	struct enc *e = ctx;
+	if (!id)
+		return 0;
+	uint32_t fn = idmap_get(&e->funcs, id);
+	if (fn == e->nfn) {
+		Ms__V1__Func *p = &e->pfn[e->nfn];
+		ms__v1__func__init(p);
+		e->ppfn[e->nfn++] = p;
+		p->func_id = id;
+		uint32_t wi = idmap_get(&e->wfuncs, id);
+		if (wi != UINT32_MAX) {
+			p->name = (char *)e->w->funcs[wi].name;
+			p->module = enc_module(e, e->w->funcs[wi].module);
+		}
+	}
+	return fn + 1;
+}
+
 /* Pass 2: every row column and the dictionary entries they index. */
 static void enc_rows(struct enc *e, const struct wire_window *w, Ms__V1__Window *m)
 {
-	uint32_t prev = 0, nf = 0, nfn = 0, no = 0;
+	uint32_t prev = 0, nf = 0, no = 0;
 	uint64_t prev_id = 0;
 	for (uint32_t k = 0; k < w->nrows; k++) {
 		const struct wire_row *r = &w->rows[e->order[k].ix];
@@ -353,22 +381,7 @@ static void enc_rows(struct enc *e, const struct wire_window *w, Ms__V1__Window 
 		e->col[0][k] = fx - prev;
 		prev = fx;
 
-		uint32_t fn = 0;
-		if (r->func_id) {
-			fn = idmap_get(&e->funcs, r->func_id);
-			if (fn == nfn) { /* first appearance, as in pass 1 */
-				Ms__V1__Func *p = &e->pfn[nfn];
-				ms__v1__func__init(p);
-				e->ppfn[nfn++] = p;
-				p->func_id = r->func_id;
-				uint32_t wi = idmap_get(&e->wfuncs, r->func_id);
-				if (wi != UINT32_MAX) {
-					p->name = (char *)w->funcs[wi].name;
-					p->module = enc_module(e, w->funcs[wi].module);
-				}
-			}
-			fn++;
-		}
+		uint32_t fn = enc_func(e, r->func_id);
 		e->col[1][k] = fn;
 		uint32_t pv = idmap_get(&e->pids, r->pid);
 		e->pid_v[pv] = r->pid;
@@ -406,7 +419,6 @@ static void enc_rows(struct enc *e, const struct wire_window *w, Ms__V1__Window 
 	}
 	m->n_flows = nf;
 	m->flows = e->ppf;
-	m->n_funcs = nfn;
 	m->funcs = e->ppfn;
 	m->n_objects = no;
 	m->objects = e->ppo;
@@ -425,30 +437,6 @@ static size_t col_len(const uint32_t *c, uint32_t n)
 		if (c[i])
 			return n;
 	return 0;
-}
-
-static void enc_counters(const struct wire_counters *c, Ms__V1__Counters *p)
-{
-	ms__v1__counters__init(p);
-	p->emitted = c->bpf[MS_CNT_EMITTED];
-	p->budget = c->bpf[MS_CNT_DROP_BUDGET];
-	p->gap = c->bpf[MS_CNT_DROP_GAP];
-	p->ringfull = c->bpf[MS_CNT_DROP_RINGFULL];
-	p->unattributed = c->bpf[MS_CNT_UNATTRIBUTED];
-	p->attr_thread = c->bpf[MS_CNT_ATTR_THREAD];
-	p->attr_packet = c->bpf[MS_CNT_ATTR_PACKET];
-	p->idle = c->bpf[MS_CNT_IDLE];
-	p->filtered = c->bpf[MS_CNT_FILTERED];
-	p->ctx_rx = c->bpf[MS_CNT_CTX_RX];
-	p->ctx_tx = c->bpf[MS_CNT_CTX_TX];
-	p->ctx_sock = c->bpf[MS_CNT_CTX_SOCK];
-	p->ctx_parse_fail = c->bpf[MS_CNT_CTX_PARSE_FAIL];
-	p->stack_fail = c->bpf[MS_CNT_STACK_FAIL];
-	p->processed = c->processed;
-	p->lost = c->lost;
-	p->agg_degraded = c->agg_degraded;
-	p->agg_dropped = c->agg_dropped;
-	p->flows_overflow = c->flows_overflow;
 }
 
 /* Findings and anomaly signals: one allocation for all their protobuf structs. The lists
@@ -527,7 +515,8 @@ int wire_encode_window(const struct wire_window *w, uint8_t **ret_buf, size_t *r
 		return r;
 	struct enc e;
 	memset(&e, 0, sizeof(e));
-	void *fmem = NULL;
+	void *fmem = NULL, *smem = NULL;
+	e.w = w;
 	Ms__V1__Window m = MS__V1__WINDOW__INIT;
 	Ms__V1__Rows rows = MS__V1__ROWS__INIT;
 	Ms__V1__Counters cnt;
@@ -549,6 +538,10 @@ int wire_encode_window(const struct wire_window *w, uint8_t **ret_buf, size_t *r
 	m.events = e.ppe;
 	enc_costs(&e, w);
 	enc_rows(&e, w, &m);
+	if ((r = wire_stacks_to_pb(w, &m, enc_func, &e, &smem)) < 0)
+		goto out;
+	m.n_funcs = e.nfn;
+	m.n_modules = e.mods.n; /* frame functions may add modules */
 	uint32_t n = w->nrows;
 	rows.count = n;
 	rows.n_flow_delta = col_len(e.col[0], n);
@@ -575,7 +568,7 @@ int wire_encode_window(const struct wire_window *w, uint8_t **ret_buf, size_t *r
 			rows.n_cost_delta = n;
 	rows.cost_delta = e.cost;
 	m.rows = &rows;
-	enc_counters(&w->c, &cnt);
+	wire_counters_to_pb(&w->c, &cnt);
 	m.counters = &cnt;
 	m.n_cpu_emitted = w->ncpu;
 	m.cpu_emitted = w->cpu_emitted;
@@ -593,6 +586,7 @@ int wire_encode_window(const struct wire_window *w, uint8_t **ret_buf, size_t *r
 	r = 0;
 out:
 	free(fmem);
+	free(smem);
 	enc_release(&e);
 	return r;
 }

@@ -32,6 +32,8 @@
 #define WIRE_ID_MAX 128            /* agent id, including the NUL: 1..127 bytes */
 #define WIRE_NAME_MAX 128          /* function / object / module names, including the NUL */
 #define WIRE_TOKEN_MAX 256
+#define WIRE_MAX_STACKS (1u << 14) /* stack dictionary entries of one window */
+#define WIRE_MAX_FRAMES 128        /* frames of one stack */
 #define WIRE_ACK_MAX 1024          /* an encoded Ack never exceeds this */
 
 #define WIRE_NO_STACK UINT64_MAX   /* row without a stack id (same value as the agent's) */
@@ -112,6 +114,17 @@ struct wire_anomaly {
 	uint64_t ts_ns;
 };
 
+/* A stack dictionary entry: kernel frames then user frames, each part innermost first, as
+ * function ids whose names are in the window's funcs (the encoder puts every frame's function
+ * into the Window's function dictionary). 1.5 KiB. */
+struct wire_stack {
+	uint64_t stack_id;    /* the stable id rows carry in stack_id */
+	uint16_t nkernel, nuser;  /* nkernel + nuser <= WIRE_MAX_FRAMES */
+	uint32_t _pad;
+	uint64_t func_ids[WIRE_MAX_FRAMES];  /* 0 = unknown function */
+	uint32_t func_ix[WIRE_MAX_FRAMES];   /* index into funcs[] or WIRE_NONE (decoder output) */
+};
+
 /* A closed window: the encoder's input and the decoder's output. Arrays are heap-allocated
  * and owned by the struct (wire_window_free releases them). */
 struct wire_window {
@@ -135,6 +148,8 @@ struct wire_window {
 	struct wire_false_sharing *false_sharing;
 	struct wire_remote_dram *remote_dram;
 	struct wire_anomaly *anomalies;
+	uint32_t nstacks;             /* <= WIRE_MAX_STACKS */
+	struct wire_stack *stacks;    /* owned like the other arrays */
 };
 
 /* Allocates a zeroed window with room for the given counts (each may be 0). -ENOMEM/-E2BIG. */
@@ -270,5 +285,12 @@ const char *wire_ack_status_name(enum wire_ack_status s);
 /* Internal to wire*.c (the codec is split by concern over wire.c, wire_dec.c, wire_msg.c):
  * converts an unpacked ms.v1.Window into a validated struct wire_window. */
 int wire_window_from_pb(const void *pb_window, struct wire_window **ret);
+/* Fills an ms.v1.Counters from c (wire_msg.c). */
+void wire_counters_to_pb(const struct wire_counters *c, void *pb_counters);
+/* Fills the ms.v1.Window's stacks from w->stacks (wire_msg.c); func_ix gives a frame's
+ * 1 + index into the Window's funcs (0 for function id 0), adding the function when new.
+ * One allocation in *ret_mem (NULL when there are no stacks). -E2BIG, -ENOMEM. */
+int wire_stacks_to_pb(const struct wire_window *w, void *pb_window, uint32_t (*func_ix)(void *ctx, uint64_t func_id),
+		      void *ctx, void **ret_mem);
 
 #endif

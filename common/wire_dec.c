@@ -61,6 +61,7 @@ struct wire_window *wire_window_free(struct wire_window *w)
 	free(w->false_sharing);
 	free(w->remote_dram);
 	free(w->anomalies);
+	free(w->stacks);
 	free(w);
 	return NULL;
 }
@@ -188,6 +189,37 @@ static int dec_findings(const Ms__V1__Window *m, struct wire_window *w)
 	return 0;
 }
 
+/* The stack dictionary: frames index the function dictionary already decoded. */
+static int dec_stacks(const Ms__V1__Window *m, struct wire_window *w)
+{
+	if (!m->n_stacks)
+		return 0;
+	if (m->n_stacks > WIRE_MAX_STACKS)
+		return -E2BIG;
+	if (!(w->stacks = calloc(m->n_stacks, sizeof(*w->stacks))))
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_stacks; i++) {
+		const Ms__V1__Stack *p = m->stacks[i];
+		struct wire_stack *s = &w->stacks[i];
+		if (p->n_frames > WIRE_MAX_FRAMES)
+			return -E2BIG;
+		if (p->nkernel > p->n_frames || p->stack_id == WIRE_NO_STACK)
+			return -EINVAL;
+		s->stack_id = p->stack_id;
+		s->nkernel = (uint16_t)p->nkernel;
+		s->nuser = (uint16_t)(p->n_frames - p->nkernel);
+		for (size_t k = 0; k < p->n_frames; k++) {
+			uint32_t fn = p->frames[k];
+			if (fn > w->nfuncs)
+				return -EINVAL;
+			s->func_ix[k] = fn ? fn - 1 : WIRE_NONE;
+			s->func_ids[k] = fn ? w->funcs[fn - 1].func_id : 0;
+		}
+	}
+	w->nstacks = (uint32_t)m->n_stacks;
+	return 0;
+}
+
 /* A column is either empty (all rows default) or has exactly one entry per row. */
 #define COL_OK(n) ((n) == 0 || (n) == count)
 #define COL(c, i) (rows->n_##c ? rows->c[i] : 0)
@@ -310,7 +342,8 @@ int wire_window_from_pb(const void *pb, struct wire_window **ret)
 	w->ncpu = (uint32_t)m->n_cpu_emitted;
 	if (w->ncpu)
 		memcpy(w->cpu_emitted, m->cpu_emitted, w->ncpu * sizeof(*w->cpu_emitted));
-	if ((r = dec_dicts(m, w, cps)) < 0 || (r = dec_rows(m, w, cps)) < 0 || (r = dec_findings(m, w)) < 0) {
+	if ((r = dec_dicts(m, w, cps)) < 0 || (r = dec_rows(m, w, cps)) < 0 || (r = dec_findings(m, w)) < 0 ||
+	    (r = dec_stacks(m, w)) < 0) {
 		wire_window_free(w);
 		return r;
 	}

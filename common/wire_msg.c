@@ -45,6 +45,74 @@ int wire_parse_labels(const char *s, struct wire_hello *h)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ windows (wire.c's helpers) */
+
+void wire_counters_to_pb(const struct wire_counters *c, void *pb_counters)
+{
+	Ms__V1__Counters *p = pb_counters;
+	ms__v1__counters__init(p);
+	p->emitted = c->bpf[MS_CNT_EMITTED];
+	p->budget = c->bpf[MS_CNT_DROP_BUDGET];
+	p->gap = c->bpf[MS_CNT_DROP_GAP];
+	p->ringfull = c->bpf[MS_CNT_DROP_RINGFULL];
+	p->unattributed = c->bpf[MS_CNT_UNATTRIBUTED];
+	p->attr_thread = c->bpf[MS_CNT_ATTR_THREAD];
+	p->attr_packet = c->bpf[MS_CNT_ATTR_PACKET];
+	p->idle = c->bpf[MS_CNT_IDLE];
+	p->filtered = c->bpf[MS_CNT_FILTERED];
+	p->ctx_rx = c->bpf[MS_CNT_CTX_RX];
+	p->ctx_tx = c->bpf[MS_CNT_CTX_TX];
+	p->ctx_sock = c->bpf[MS_CNT_CTX_SOCK];
+	p->ctx_parse_fail = c->bpf[MS_CNT_CTX_PARSE_FAIL];
+	p->stack_fail = c->bpf[MS_CNT_STACK_FAIL];
+	p->processed = c->processed;
+	p->lost = c->lost;
+	p->agg_degraded = c->agg_degraded;
+	p->agg_dropped = c->agg_dropped;
+	p->flows_overflow = c->flows_overflow;
+}
+
+/* One block: the Stack structs, their pointer array, then every frame index. Cost: O(frames). */
+int wire_stacks_to_pb(const struct wire_window *w, void *pb_window, uint32_t (*func_ix)(void *ctx, uint64_t func_id),
+		      void *ctx, void **ret_mem)
+{
+	Ms__V1__Window *m = pb_window;
+	*ret_mem = NULL;
+	if (!w->nstacks)
+		return 0;
+	if (w->nstacks > WIRE_MAX_STACKS || !w->stacks)
+		return w->stacks ? -E2BIG : -EINVAL;
+	size_t nfr = 0;
+	for (uint32_t i = 0; i < w->nstacks; i++) {
+		if ((uint32_t)w->stacks[i].nkernel + w->stacks[i].nuser > WIRE_MAX_FRAMES)
+			return -E2BIG;
+		nfr += (size_t)w->stacks[i].nkernel + w->stacks[i].nuser;
+	}
+	size_t ns = w->nstacks;
+	char *mem = calloc(1, ns * (sizeof(Ms__V1__Stack) + sizeof(void *)) + nfr * sizeof(uint32_t) + 1);
+	if (!mem)
+		return -ENOMEM;
+	Ms__V1__Stack *st = (void *)mem;
+	Ms__V1__Stack **pst = (void *)(st + ns);
+	uint32_t *fr = (void *)(pst + ns);
+	for (size_t i = 0; i < ns; i++) {
+		const struct wire_stack *s = &w->stacks[i];
+		uint32_t n = (uint32_t)s->nkernel + s->nuser;
+		ms__v1__stack__init(&st[i]);
+		pst[i] = &st[i];
+		st[i].stack_id = s->stack_id;
+		st[i].nkernel = s->nkernel;
+		st[i].n_frames = n;
+		st[i].frames = fr;
+		for (uint32_t k = 0; k < n; k++)
+			*fr++ = func_ix(ctx, s->func_ids[k]);
+	}
+	m->n_stacks = ns;
+	m->stacks = pst;
+	*ret_mem = mem;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ requests */
 
 static size_t varint_put(uint8_t *p, uint64_t v)

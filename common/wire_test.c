@@ -200,6 +200,50 @@ static void test_encode_rejects(void **state)
 	wire_window_free(w);
 }
 
+/* The stack dictionary: frames come back as the same function ids, named even when no row
+ * references their function; unknown frames (0) and stacks without frames survive. */
+static void test_roundtrip_stacks(void **state)
+{
+	struct wire_window *w = make_window(2, 6, 4), *d = NULL;
+	uint8_t *buf;
+	size_t len;
+	w->rows[0].stack_id = 0xabc;
+	w->rows[1].stack_id = 0xdef;
+	snprintf(w->funcs[4].module, sizeof(w->funcs[4].module), "libstackonly.so"); /* a module no row has */
+	assert_non_null(w->stacks = calloc(2, sizeof(*w->stacks)));
+	w->nstacks = 2;
+	w->stacks[0] = (struct wire_stack){ .stack_id = 0xabc, .nkernel = 1, .nuser = 3,
+					    .func_ids = { 0x1000, 0x1004, 0x9999, 0 } };
+	w->stacks[1] = (struct wire_stack){ .stack_id = 0xdef };
+	assert_int_equal(wire_encode_window(w, &buf, &len), 0);
+	assert_int_equal(wire_decode_window(buf, len, &d), 0);
+	assert_int_equal(d->nstacks, 2);
+	const struct wire_stack *s = &d->stacks[0];
+	assert_true(s->stack_id == 0xabc && s->nkernel == 1 && s->nuser == 3);
+	assert_true(s->func_ids[0] == 0x1000 && s->func_ids[1] == 0x1004 && s->func_ids[2] == 0x9999 && !s->func_ids[3]);
+	assert_int_equal(s->func_ix[3], WIRE_NONE);
+	assert_string_equal(d->funcs[s->func_ix[1]].name, "synth_func_04");
+	assert_string_equal(d->funcs[s->func_ix[1]].module, "libstackonly.so");
+	assert_string_equal(d->funcs[s->func_ix[0]].module, "[synthetic]");
+	assert_string_equal(d->funcs[s->func_ix[2]].name, ""); /* id-only entry */
+	assert_true(d->stacks[1].stack_id == 0xdef && d->stacks[1].nkernel == 0 && d->stacks[1].nuser == 0);
+	uint64_t seen = 0;
+	for (uint32_t i = 0; i < d->nrows; i++)
+		seen |= d->rows[i].stack_id == 0xabc ? 1 : d->rows[i].stack_id == 0xdef ? 2 : 0;
+	assert_int_equal(seen, 3);
+	wire_window_free(d);
+	free(buf);
+	/* over the bounds: refused by the encoder */
+	w->stacks[1].nkernel = 100;
+	w->stacks[1].nuser = WIRE_MAX_FRAMES - 99;
+	assert_int_equal(wire_encode_window(w, &buf, &len), -E2BIG);
+	w->stacks[1].nuser = 0;
+	w->nstacks = WIRE_MAX_STACKS + 1;
+	assert_int_equal(wire_encode_window(w, &buf, &len), -E2BIG);
+	w->nstacks = 2;
+	wire_window_free(w);
+}
+
 /* Hand-built messages that break one rule each. */
 static int decode_pb(Ms__V1__Window *m)
 {
@@ -267,6 +311,26 @@ static void test_decode_hostile(void **state)
 	assert_int_equal(decode_pb(&m), -EINVAL); /* no tuple and no id */
 	f.flow_id = 5;
 	assert_int_equal(decode_pb(&m), 0);
+	Ms__V1__Stack st = MS__V1__STACK__INIT, *pst = &st;
+	uint32_t frames[WIRE_MAX_FRAMES + 1] = { 0 };
+	st.stack_id = 9;
+	st.n_frames = 2;
+	st.frames = frames;
+	m.n_stacks = 1;
+	m.stacks = &pst;
+	assert_int_equal(decode_pb(&m), 0);   /* two unknown frames */
+	frames[1] = 1;                        /* function 1 but no functions */
+	assert_int_equal(decode_pb(&m), -EINVAL);
+	frames[1] = 0;
+	st.nkernel = 3;                       /* more kernel frames than frames */
+	assert_int_equal(decode_pb(&m), -EINVAL);
+	st.nkernel = 0;
+	st.n_frames = WIRE_MAX_FRAMES + 1;
+	assert_int_equal(decode_pb(&m), -E2BIG);
+	st.n_frames = 0;
+	st.stack_id = WIRE_NO_STACK;
+	assert_int_equal(decode_pb(&m), -EINVAL);
+	m.n_stacks = 0;
 	uint8_t garbage[64];
 	for (unsigned i = 0; i < sizeof(garbage); i++)
 		garbage[i] = (uint8_t)(i * 37 + 11);
@@ -401,6 +465,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_synthetic),
 		cmocka_unit_test(test_roundtrip_all_columns),
+		cmocka_unit_test(test_roundtrip_stacks),
 		cmocka_unit_test(test_encode_rejects),
 		cmocka_unit_test(test_decode_hostile),
 		cmocka_unit_test(test_truncated_never_crashes),
