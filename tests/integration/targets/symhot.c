@@ -2,7 +2,7 @@
  * this executable (built PIE and non-PIE by the test), lib_hot_gamma in a shared library, and
  * jit_hot_delta, machine code copied into anonymous executable memory and named only in
  * /tmp/perf-PID.map (as a JIT would). Protocol: prints "READY <pid> <jit address>", runs for
- * the given seconds, prints "DONE". x86-64 only (the JIT bytes). */
+ * the given seconds, prints "DONE", then waits for stdin to close before it exits. x86-64 only (the JIT bytes). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +68,9 @@ int main(int argc, char **argv)
 	}
 	printf("DONE %lu\n", sink & 1);
 	fflush(stdout);
+	/* stay (idle) until stdin closes: the profiler may still be resolving our addresses */
+	while (getchar() != EOF)
+		;
 	unlink(path);
 	return 0;
 }
