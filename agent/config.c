@@ -87,7 +87,7 @@ static const struct conf_key keys[] = {
 	  "validity of per-CPU packet context (skid scale)" },
 	{ "thread_flow_ns", CONF_UINT64, F(thread_flow_ns), 0, "5000000", 0, 60000000000LL, NULL,
 	  "validity of per-thread socket context (request scale)" },
-	{ "thread_send_flow_ns", CONF_UINT64, F(thread_send_flow_ns), 0, "0", 0, 4000000000LL, NULL,
+	{ "thread_send_flow_ns", CONF_UINT64, F(thread_send_flow_ns), 0, "100000", 0, 4000000000LL, NULL,
 	  "validity of a thread context set by a send, which usually ends a request (0 = thread_flow_ns)" },
 	{ "window_ms", CONF_DURATION, F(window_ms), 0, "1000", 10, 3600000, NULL,
 	  "aggregation window length" },

@@ -27,7 +27,7 @@ from flowid import flow_id  # noqa: E402
 KEEP = False
 SERVICE = os.path.join(mstest.BUILD, "tests", "acc_service")
 PORT, SPORT_BASE, NFLOWS, NTHREADS = 7601, 44000, 4, 2
-DEFAULT_THREAD, DEFAULT_SKID, DEFAULT_SEND = 5_000_000, 50_000, 0
+DEFAULT_THREAD, DEFAULT_SKID, DEFAULT_SEND = 5_000_000, 50_000, 100_000  # agent/config.c defaults
 # one knob at a time around the defaults; thread_flow_ns=0 leaves only the packet rule
 SWEEP_THREAD = [0, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 20_000_000]
 SWEEP_SKID = [0, 10_000, 200_000, 1_000_000]
