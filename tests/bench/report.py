@@ -53,6 +53,9 @@ def figures(bench_dir, acc_dir):
             add(f"throughput loss {v} (range {s['throughput_loss_pct_range']})", s["throughput_loss_pct_median"],
                 "%", f"<= {t}" if t else None, s["throughput_loss_pct_median"] <= t if t else None)
             add(f"p99 latency increase {v}", s["p99_increase_pct_median"], "%")
+            if "direct_cost_pct_median" in s:
+                add(f"direct cost {v}: agent CPU + BPF run time, share of all CPUs (range {s['direct_cost_pct_range']})",
+                    s["direct_cost_pct_median"], "%")
     fp = load(bench_dir, "footprint.json")
     if fp:
         for r in fp["agent"]:
@@ -72,7 +75,8 @@ def figures(bench_dir, acc_dir):
     if a:
         d = a["defaults"]
         for r in a["runs"]:
-            if r["thread_flow_ns"] == d["thread_flow_ns"] and r["flow_skid_ns"] == d["flow_skid_ns"]:
+            if r["thread_flow_ns"] == d["thread_flow_ns"] and r["flow_skid_ns"] == d["flow_skid_ns"] and \
+                    r.get("thread_send_flow_ns") == d.get("thread_send_flow_ns"):
                 add(f"accuracy precision, {r['workload']} workload, default windows", r["precision"], "",
                     ">= 0.95", r["precision"] is not None and r["precision"] >= 0.95)
                 add(f"accuracy recall, {r['workload']} workload, default windows", r["recall"], "",
