@@ -48,8 +48,7 @@ static void sweep_exited(struct analyze *an)
 	an->last_sweep_ms = now;
 	uint32_t gone[1024];
 	size_t n = symbolizer_sweep_exited(an->o.sym, gone, sizeof(gone) / sizeof(gone[0]));
-	for (size_t i = 0; i < n && i < sizeof(gone) / sizeof(gone[0]); i++)
-		numa_forget_pid(an->numa, gone[i]);
+	numa_forget_pids(an->numa, gone, n < sizeof(gone) / sizeof(gone[0]) ? n : sizeof(gone) / sizeof(gone[0]));
 }
 
 int analyze_new(const struct analyze_opts *opts, struct analyze **ret)

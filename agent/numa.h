@@ -10,6 +10,7 @@
 #define MS_NUMA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NUMA_MAX_NODES 64
@@ -93,5 +94,7 @@ int numa_resolve(struct numa *nm, const struct numa_sample *samples, uint32_t n,
 uint32_t numa_max_hotspots(const struct numa *nm);
 /* Drops cached pages of pid (process exit). */
 void numa_forget_pid(struct numa *nm, uint32_t pid);
+/* The same for pids[0..n) in one pass over the cache; sorts pids in place. */
+void numa_forget_pids(struct numa *nm, uint32_t *pids, size_t n);
 
 #endif

@@ -23,6 +23,7 @@
 struct model {
 	int8_t node[NPAGES];   /* -1: not present */
 	uint32_t calls, pages, max_n;
+	uint32_t pid_pages[2]; /* pages asked about for pid 100 and 101 */
 };
 
 static int model_cpu_nodes(void *ctx, int16_t *cpu_node, uint32_t ncpu)
@@ -39,6 +40,8 @@ static int model_page_nodes(void *ctx, uint32_t pid, uint32_t n, const uint64_t 
 	m->pages += n;
 	if (n > m->max_n)
 		m->max_n = n;
+	if (pid == 100 || pid == 101)
+		m->pid_pages[pid - 100] += n;
 	if (pid == GONE)
 		return -ESRCH;
 	for (uint32_t i = 0; i < n; i++) {
@@ -199,6 +202,37 @@ static void test_batches_and_cache(void **state)
 	numa_free(nm);
 }
 
+/* numa_forget_pids drops exactly the listed pids' pages (unsorted list, an unknown pid in it). */
+static void test_forget_pids(void **state)
+{
+	struct model m = { 0 };
+	place(&m);
+	struct numa *nm = new_numa(&m, 0, 0);
+	enum { N = 4000 };
+	struct numa_sample *s = calloc(N, sizeof(*s));
+	struct numa_hotspot *hot = calloc(numa_max_hotspots(nm), sizeof(*hot));
+	struct truth t;
+	generate(s, N, &m, &t);
+	struct numa_stats st = { 0 };
+	assert_true(numa_resolve(nm, s, N, 100, NULL, NULL, hot, &st) > 0);
+	uint32_t first[2] = { m.pid_pages[0], m.pid_pages[1] };
+	/* again within max_age: only the absent pages are asked about */
+	assert_true(numa_resolve(nm, s, N, 200, NULL, NULL, hot, &st) > 0);
+	uint32_t absent[2] = { m.pid_pages[0] - first[0], m.pid_pages[1] - first[1] };
+	assert_true(absent[1] < first[1]);
+	uint32_t gone[] = { 555, 101, 7 };
+	numa_forget_pids(nm, gone, 3);
+	uint32_t before[2] = { m.pid_pages[0], m.pid_pages[1] };
+	assert_true(numa_resolve(nm, s, N, 300, NULL, NULL, hot, &st) > 0);
+	assert_int_equal(m.pid_pages[0] - before[0], absent[0]); /* 100 still cached */
+	assert_int_equal(m.pid_pages[1] - before[1], first[1]);  /* 101 asked about in full */
+	numa_forget_pids(nm, NULL, 0);
+	numa_forget_pids(NULL, gone, 3);
+	free(s);
+	free(hot);
+	numa_free(nm);
+}
+
 static void test_gone_process_and_no_address(void **state)
 {
 	struct model m = { 0 };
@@ -274,6 +308,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remote_share_matches_truth),
 		cmocka_unit_test(test_batches_and_cache),
+		cmocka_unit_test(test_forget_pids),
 		cmocka_unit_test(test_gone_process_and_no_address),
 		cmocka_unit_test(test_host_ops_on_own_pages),
 		cmocka_unit_test(test_bad_opts),
