@@ -160,6 +160,19 @@ int chsink_fleet_event(void *arg, const struct chrows_fleet_event *e)
 	return r;
 }
 
+int chsink_hello(void *arg, const struct wire_hello *h, uint64_t ts_ns)
+{
+	struct chsink *s = arg;
+	struct chwriter_unit *u;
+	int r = chwriter_unit_take(s->w, &u);
+	if (r < 0)
+		return r;
+	if ((r = chrows_hello(u, h, ts_ns)) == 0 && (r = chwriter_submit(s->w, &u, NULL, NULL)) == 0)
+		return 0;
+	chwriter_unit_free(u);
+	return r;
+}
+
 int chsink_metrics(void *arg, struct strbuf *sb)
 {
 	struct chsink *s = arg;

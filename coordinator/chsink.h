@@ -57,6 +57,11 @@ int chsink_window(void *arg, const struct wire_window *w, void (*done)(void *don
 struct chrows_fleet_event;
 int chsink_fleet_event(void *arg, const struct chrows_fleet_event *e);
 
+/* ingest_hello_fn: an agent's Hello as an ms_agents row, through the same writer (one row per
+ * Hello: every connect, reconnect and restart of an agent is on record). Errors as above. */
+struct wire_hello;
+int chsink_hello(void *arg, const struct wire_hello *h, uint64_t ts_ns);
+
 /* status source: the writer's metrics with prefix ms_coord_ch (rows_inserted_total{table},
  * spool_bytes, ...) plus ms_coord_ch_schema_version. */
 int chsink_metrics(void *arg, struct strbuf *sb);

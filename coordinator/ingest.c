@@ -200,8 +200,13 @@ static void on_hello(struct ingest *g, struct bus_call *call, struct wire_reques
 		reject(g, call, INGEST_R_TOO_MANY_AGENTS, WIRE_ACK_RETRY, h->agent_id, 0, peer, "registry full");
 		return;
 	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	bool unstored = g->o.on_hello &&
+			g->o.on_hello(g->o.hello_arg, h, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec) < 0;
 	pthread_mutex_lock(&g->mu);
 	g->st.hellos++;
+	g->st.hellos_unstored += unstored;
 	pthread_mutex_unlock(&g->mu);
 	dedup_low_water(g->o.dedup, h->agent_id, rq->low_water);
 	uint64_t max = dedup_max_seq(g->o.dedup, h->agent_id);

@@ -49,6 +49,11 @@ typedef int (*ingest_sink_fn)(void *arg, const struct wire_window *w, ingest_don
 typedef void (*ingest_reject_fn)(void *arg, enum ingest_reason r, const char *agent, const char *peer,
 				 const char *detail);
 
+/* Called on a worker thread after a Hello entered the registry (ts_ns: CLOCK_REALTIME), e.g. to
+ * store it as an ms_agents row. A negative return is counted (hellos_unstored), the agent is
+ * answered all the same: its registration does not depend on the store. */
+typedef int (*ingest_hello_fn)(void *arg, const struct wire_hello *h, uint64_t ts_ns);
+
 struct ingest_opts {
 	struct bus_rep_opts bus;        /* url, contexts (0 = 64), TLS; max_recv_bytes is set here */
 	uint64_t max_message_bytes;     /* 0 = BUS_DEFAULT_MAX_MSG; nng drops above twice this */
@@ -64,12 +69,15 @@ struct ingest_opts {
 	void *sink_arg;
 	ingest_reject_fn on_reject;     /* may be NULL */
 	void *reject_arg;
+	ingest_hello_fn on_hello;       /* may be NULL */
+	void *hello_arg;
 };
 
 struct ingest_stats {
 	uint64_t accepted, duplicate;
 	uint64_t rejected[INGEST_R__N];
 	uint64_t hellos, heartbeats;
+	uint64_t hellos_unstored;       /* on_hello failed (e.g. the ClickHouse writer is full) */
 	uint64_t samples, rows;         /* of accepted windows */
 	uint64_t bytes;                 /* request bytes received */
 	uint32_t queued, in_store;      /* requests waiting for a worker / windows in the sink */

@@ -317,6 +317,8 @@ int main(int argc, char **argv)
 		.sink = tee_sink,
 		.sink_arg = &tee,
 		.on_reject = on_reject,
+		.on_hello = sink ? chsink_hello : NULL,
+		.hello_arg = sink,
 	};
 	if ((r = ingest_new(&io, &ing)) < 0) {
 		ms_err("COORD-LISTEN", "cannot listen on %s: %s", cfg.listen_url, strerror(-r));

@@ -87,6 +87,8 @@ int status_render_metrics(struct status *s, struct strbuf *sb)
 	strbuf_appendf(sb, "ms_coord_agents{state=\"live\"} %u\nms_coord_agents{state=\"stale\"} %u\n", live, stale);
 	head(sb, "ms_coord_hellos_total", "counter", "Agent Hellos received.");
 	strbuf_appendf(sb, "ms_coord_hellos_total %" PRIu64 "\n", st.hellos);
+	head(sb, "ms_coord_hellos_unstored_total", "counter", "Agent Hellos not stored as ms_agents rows (writer full).");
+	strbuf_appendf(sb, "ms_coord_hellos_unstored_total %" PRIu64 "\n", st.hellos_unstored);
 	head(sb, "ms_coord_heartbeats_total", "counter", "Agent heartbeats received.");
 	strbuf_appendf(sb, "ms_coord_heartbeats_total %" PRIu64 "\n", st.heartbeats);
 	head(sb, "ms_coord_samples_accepted_total", "counter", "Samples in accepted windows.");

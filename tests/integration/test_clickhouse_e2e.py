@@ -83,6 +83,17 @@ class ClickHouseEndToEnd(unittest.TestCase):
                     self.assertEqual(a.stop(), 0, a.log())
             try:
                 verify(self, ch, coord, agents)
+                # every agent's Hello is on record in ms_agents (one row per Hello)
+                hellos = {r[0]: r[1:] for r in ch.rows(
+                    f"SELECT host, count(), max(synthetic), max(ncpu), any(hook_tier), any(version) "
+                    f"FROM {DB}.ms_agents GROUP BY host")}
+                print("ms_agents:", hellos)
+                self.assertEqual(set(hellos), {"e2e-real", "e2e-synth"})
+                self.assertEqual(hellos["e2e-synth"][1], "1")
+                self.assertEqual(hellos["e2e-real"][1], "0")
+                self.assertEqual(int(hellos["e2e-real"][2]), os.cpu_count())
+                self.assertTrue(hellos["e2e-real"][4], "the agent version is stored")
+                self.assertEqual(coord.metric("ms_coord_hellos_unstored_total"), 0)
                 tables = ch.rows(f"SELECT version FROM {DB}.ms_schema_migrations FINAL ORDER BY version")
                 self.assertEqual([t[0] for t in tables], ["1", "2"])
             finally:
