@@ -113,7 +113,6 @@ static int try_tier(const struct sampler_opts *opts, int tier, struct btf *vmlin
 	}
 	bpf_program__set_autoload(k->progs.ms_ctx_inject_xdp, opts->xdp_interfaces && opts->xdp_interfaces[0]);
 	bpf_map__set_max_entries(k->maps.ms_events, opts->ringbuf_bytes);
-	bpf_map__set_max_entries(k->maps.ms_thread_ctx, opts->thread_ctx_entries ? opts->thread_ctx_entries : 65536);
 	bpf_map__set_max_entries(k->maps.ms_stacks,
 				 opts->stacks ? (opts->stack_entries ? opts->stack_entries : 4096) : 1);
 	if (tier == SAMPLER_TIER_TRACEPOINT) {

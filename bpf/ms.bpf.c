@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* MicroSentinel BPF programs:
  *  - context injection: RX/TX packet hooks set a per-CPU packet context; socket hooks set a
- *    per-thread socket context (tp_btf, with raw_tp and classic tracepoint variants of the
- *    same bodies; the loader enables exactly one tier by probing), optional XDP;
+ *    per-thread socket context in task-local storage (tp_btf, with raw_tp and classic
+ *    tracepoint variants of the same bodies; the loader enables exactly one tier by probing),
+ *    optional XDP;
  *  - ms_pmu_handler: the perf_event program run on every sampled event overflow: idle and
  *    tgid filter, per-CPU token bucket, flow lookup within validity windows, ring buffer.
  * Shared structs: ms_abi.h. GPL because the helpers used require it. */
@@ -49,10 +50,15 @@ struct {
 	__type(value, struct ms_flow_ctx);
 } ms_pkt_ctx SEC(".maps");
 
+/* Per-thread socket context in task-local storage: found through the task itself (no hash,
+ * no LRU lock; it replaces an LRU hash keyed by tid whose update cost ~100 ns per socket
+ * operation), created by the socket hooks, freed when the thread exits. Bounded by the
+ * threads alive that used a socket since the agent loaded (80 bytes each plus the kernel's
+ * per-element header). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536); /* resized by the loader (thread_ctx_entries) */
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ms_flow_ctx);
 } ms_thread_ctx SEC(".maps");
 
@@ -86,12 +92,11 @@ static __always_inline struct ms_runtime_cfg *ms_get_cfg(void)
 
 /* ---- context injection ---------------------------------------------------------------- */
 
+/* skb is an MS_KPTR. */
 static __always_inline __u16 ms_gso_segs(struct sk_buff *skb)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u32 end = BPF_CORE_READ(skb, end);
-	struct skb_shared_info *si = (void *)(head + end);
-	__u16 segs = BPF_CORE_READ(si, gso_segs);
+	struct skb_shared_info *si = MS_KPTR(struct skb_shared_info, skb->head + skb->end);
+	__u16 segs = si->gso_segs;
 	return segs ? segs : 1;
 }
 
@@ -116,16 +121,25 @@ static __always_inline int ms_pkt_ctx_set(struct sk_buff *skb, int rx)
 	return 0;
 }
 
+/* Updated in place, only ever by its own thread; the one concurrent reader is the sample
+ * handler interrupting this thread on this CPU. flow_id is cleared first and set last (with
+ * compiler barriers: one CPU sees its own stores in order), so the handler sees either no
+ * context or a whole one, never a tuple of one flow with the id of another. */
 static __always_inline void ms_thread_ctx_store(struct ms_flow_tuple *t, __u8 src)
 {
-	struct ms_flow_ctx c = {};
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	c.tuple = *t;
-	c.flow_id = ms_flow_hash(t);
-	c.gso_segs = 1;
-	c.src = src;
-	c.ts_ns = bpf_ktime_get_ns();
-	bpf_map_update_elem(&ms_thread_ctx, &tid, &c, BPF_ANY);
+	struct ms_flow_ctx *c = bpf_task_storage_get(&ms_thread_ctx, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return;
+	__u64 id = ms_flow_hash(t);
+	c->flow_id = 0;
+	asm volatile("" ::: "memory");
+	c->tuple = *t;
+	c->gso_segs = 1;
+	c->src = src;
+	c->ts_ns = bpf_ktime_get_ns();
+	asm volatile("" ::: "memory");
+	c->flow_id = id;
 	ms_count(MS_CNT_CTX_SOCK);
 }
 
@@ -142,77 +156,82 @@ static __always_inline int ms_sock_ctx_set(struct sock *sk, int ret, int recv)
 }
 
 /* skb_copy_datagram_iovec runs in the reading thread with the received skb: the only place
- * an unconnected (UDP) socket's peer is known per datagram. Headers are set at this point. */
-static __always_inline int ms_skb_rx_thread_ctx(struct sk_buff *skb, __u8 src)
+ * an unconnected (UDP) socket's peer is known per datagram. Headers are set at this point.
+ * TCP skbs are skipped (two loads): TCP sockets are connected, and sock_recv_length sets the
+ * same flow for the same thread when the read returns, so parsing every copied TCP segment
+ * (several per read) bought nothing. skb is an MS_KPTR. */
+static __always_inline int ms_skb_copy_ctx_set(struct sk_buff *skb)
 {
+	struct sock *sk = skb->sk;
+	if (sk && sk->sk_protocol == MS_IPPROTO_TCP)
+		return 0;
 	struct ms_flow_tuple t = {};
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 eth = BPF_CORE_READ(skb, protocol);
+	unsigned char *head = skb->head;
+	__u16 nh = skb->network_header;
+	__u16 eth = skb->protocol;
 	if (nh == (__u16)~0U || ms_parse_l3(head + nh, eth, &t))
 		return 0;
 	t.dir = MS_DIR_RX;
-	t.ifindex = BPF_CORE_READ(skb, skb_iif);
-	struct task_struct *task = (void *)bpf_get_current_task();
-	t.netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
-	ms_thread_ctx_store(&t, src);
+	t.ifindex = skb->skb_iif;
+	t.netns = bpf_get_current_task_btf()->nsproxy->net_ns->ns.inum;
+	ms_thread_ctx_store(&t, MS_CTX_SRC_SKB_COPY);
 	return 0;
 }
 
-static __always_inline int ms_skb_copy_ctx_set(struct sk_buff *skb)
-{
-	return ms_skb_rx_thread_ctx(skb, MS_CTX_SRC_SKB_COPY);
-}
+/* The hooks' pointer arguments as read-only BTF pointers (raw_tp and tracepoint pass plain
+ * integers; for tp_btf the cast costs nothing either). */
+#define MS_SKB(p) MS_KPTR(struct sk_buff, p)
+#define MS_SK(p) MS_KPTR(struct sock, p)
 
 /* Tier 1: BTF-typed tracepoints. */
 SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(ms_rx_btf, struct sk_buff *skb) { return ms_pkt_ctx_set(skb, 1); }
+int BPF_PROG(ms_rx_btf, struct sk_buff *skb) { return ms_pkt_ctx_set(MS_SKB(skb), 1); }
 SEC("tp_btf/net_dev_start_xmit")
-int BPF_PROG(ms_tx_btf, struct sk_buff *skb) { return ms_pkt_ctx_set(skb, 0); }
+int BPF_PROG(ms_tx_btf, struct sk_buff *skb) { return ms_pkt_ctx_set(MS_SKB(skb), 0); }
 SEC("tp_btf/sock_recv_length")
-int BPF_PROG(ms_sock_recv_btf, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(sk, ret, 1); }
+int BPF_PROG(ms_sock_recv_btf, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(MS_SK(sk), ret, 1); }
 SEC("tp_btf/sock_send_length")
-int BPF_PROG(ms_sock_send_btf, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(sk, ret, 0); }
+int BPF_PROG(ms_sock_send_btf, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(MS_SK(sk), ret, 0); }
 SEC("tp_btf/skb_copy_datagram_iovec")
-int BPF_PROG(ms_skb_copy_btf, struct sk_buff *skb, int len) { return ms_skb_copy_ctx_set(skb); }
+int BPF_PROG(ms_skb_copy_btf, struct sk_buff *skb, int len) { return ms_skb_copy_ctx_set(MS_SKB(skb)); }
 
 /* Tier 2: raw tracepoints (same arguments, untyped). */
 SEC("raw_tp/netif_receive_skb")
-int BPF_PROG(ms_rx_raw, struct sk_buff *skb) { return ms_pkt_ctx_set(skb, 1); }
+int BPF_PROG(ms_rx_raw, struct sk_buff *skb) { return ms_pkt_ctx_set(MS_SKB(skb), 1); }
 SEC("raw_tp/net_dev_start_xmit")
-int BPF_PROG(ms_tx_raw, struct sk_buff *skb) { return ms_pkt_ctx_set(skb, 0); }
+int BPF_PROG(ms_tx_raw, struct sk_buff *skb) { return ms_pkt_ctx_set(MS_SKB(skb), 0); }
 SEC("raw_tp/sock_recv_length")
-int BPF_PROG(ms_sock_recv_raw, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(sk, ret, 1); }
+int BPF_PROG(ms_sock_recv_raw, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(MS_SK(sk), ret, 1); }
 SEC("raw_tp/sock_send_length")
-int BPF_PROG(ms_sock_send_raw, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(sk, ret, 0); }
+int BPF_PROG(ms_sock_send_raw, struct sock *sk, int ret, int flags) { return ms_sock_ctx_set(MS_SK(sk), ret, 0); }
 SEC("raw_tp/skb_copy_datagram_iovec")
-int BPF_PROG(ms_skb_copy_raw, struct sk_buff *skb, int len) { return ms_skb_copy_ctx_set(skb); }
+int BPF_PROG(ms_skb_copy_raw, struct sk_buff *skb, int len) { return ms_skb_copy_ctx_set(MS_SKB(skb)); }
 
 /* Tier 3: classic tracepoints (need tracefs). */
 SEC("tracepoint/net/netif_receive_skb")
 int ms_rx_tp(struct trace_event_raw_net_dev_template *ctx)
 {
-	return ms_pkt_ctx_set((struct sk_buff *)ctx->skbaddr, 1);
+	return ms_pkt_ctx_set(MS_SKB((struct sk_buff *)ctx->skbaddr), 1);
 }
 SEC("tracepoint/net/net_dev_start_xmit")
 int ms_tx_tp(struct trace_event_raw_net_dev_start_xmit *ctx)
 {
-	return ms_pkt_ctx_set((struct sk_buff *)ctx->skbaddr, 0);
+	return ms_pkt_ctx_set(MS_SKB((struct sk_buff *)ctx->skbaddr), 0);
 }
 SEC("tracepoint/sock/sock_recv_length")
 int ms_sock_recv_tp(struct trace_event_raw_sock_msg_length *ctx)
 {
-	return ms_sock_ctx_set((struct sock *)ctx->sk, ctx->ret, 1);
+	return ms_sock_ctx_set(MS_SK((struct sock *)ctx->sk), ctx->ret, 1);
 }
 SEC("tracepoint/sock/sock_send_length")
 int ms_sock_send_tp(struct trace_event_raw_sock_msg_length *ctx)
 {
-	return ms_sock_ctx_set((struct sock *)ctx->sk, ctx->ret, 0);
+	return ms_sock_ctx_set(MS_SK((struct sock *)ctx->sk), ctx->ret, 0);
 }
 SEC("tracepoint/skb/skb_copy_datagram_iovec")
 int ms_skb_copy_tp(struct trace_event_raw_skb_copy_datagram_iovec *ctx)
 {
-	return ms_skb_copy_ctx_set((struct sk_buff *)ctx->skbaddr);
+	return ms_skb_copy_ctx_set(MS_SKB((struct sk_buff *)ctx->skbaddr));
 }
 
 /* Optional XDP context injection (xdp_interfaces). Always passes the packet. */
@@ -292,7 +311,7 @@ static __always_inline int ms_tb_take(struct ms_runtime_cfg *cfg, __u64 now)
 static __always_inline void ms_fill_flow(struct ms_sample *s, struct ms_runtime_cfg *cfg,
 					 __u32 tid, __u64 now)
 {
-	struct ms_flow_ctx *c = bpf_map_lookup_elem(&ms_thread_ctx, &tid);
+	struct ms_flow_ctx *c = bpf_task_storage_get(&ms_thread_ctx, bpf_get_current_task_btf(), 0, 0);
 	/* a send usually ends a request: work after it (housekeeping, other jobs) is not the
 	 * flow's, so a context set by a send expires sooner */
 	__u64 valid = cfg->thread_flow_ns;
