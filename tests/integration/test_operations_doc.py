@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import agentapi  # noqa: E402
 import chrun  # noqa: E402
 import clickhouse  # noqa: E402
+import msdeploy  # noqa: E402
 import msfleet  # noqa: E402
 import mstest  # noqa: E402
 
@@ -61,7 +62,7 @@ TOKEN = "ops-doc-token-0123456789abcdef"
 
 # first words that make a code span or code line a command; "/"-ending and "=" ones are prefixes
 CMD_WORDS = ("msctl", "curl", "micro_sentinel_agent", "micro_sentinel_coordinator", "make", "systemctl", "install",
-             "SELECT", "promtool", "bpftool", "perf", "ss", "pkill", "python3", "/usr/bin/python3")
+             "SELECT", "promtool", "bpftool", "perf", "ss", "pkill", "python3", "/usr/bin/python3", "openssl", "sed")
 CMD_PREFIXES = ("build/", "deploy/", "tests/integration/", "MS_BUILD=")
 
 
@@ -193,6 +194,11 @@ class OpsDoc(unittest.TestCase):
             if not os.access(b, os.X_OK):
                 raise unittest.SkipTest(f"{b} not built")
         clickhouse.skip_unless_available()
+        mstest.require_root(None)  # bpftool, ss -p, perf stat -e cycles
+        missing = [t for t in (ANALYZE, PROMTOOL, CURL, "bpftool", "ss", "install", "make")
+                   if not (os.path.exists(t) or shutil.which(t))]
+        if missing:
+            raise unittest.SkipTest(f"tools the guide uses are not installed: {missing} (deploy/install-deps.sh)")
         with open(DOC) as f:
             cls.doc = f.read()
         cls.items = parse(cls.doc)
@@ -201,6 +207,7 @@ class OpsDoc(unittest.TestCase):
         for d in ("usr/local/bin", "etc/systemd/system", "etc/prometheus"):  # what any Debian host has
             os.makedirs(os.path.join(cls.root, d))
         cls.ch = cls.coord = cls.agent = None
+        cls.sd_procs = []
         try:
             cls.start_fleet()
         except BaseException:
@@ -243,6 +250,10 @@ class OpsDoc(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        for p in cls.sd_procs:  # daemons started from the installed units by a failed check
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         try:
             if cls.agent and cls.agent.proc:
                 cls.agent.stop()
@@ -313,6 +324,9 @@ class OpsDoc(unittest.TestCase):
             *srcs, dest = args
             files = []
             for s in srcs:
+                if s == "/dev/null":  # an empty file with the mode (the token's, before its content)
+                    files.append(s)
+                    continue
                 assert not s.startswith("/"), f"source {s} is not relative to the source tree"
                 g = sorted(glob.glob(self.local(s)))
                 assert g, f"source {s} does not exist ({self.local(s)})"
@@ -324,7 +338,7 @@ class OpsDoc(unittest.TestCase):
         r = run(real)
         assert r.returncode == 0, f"{real}: {r.stderr}"
         for path, src in expect:
-            if src and os.path.isdir(path):
+            if src and os.path.isdir(path) and src != "/dev/null":
                 path = os.path.join(path, os.path.basename(src))
             st = os.stat(path)
             if mode is not None:
@@ -365,6 +379,118 @@ class OpsDoc(unittest.TestCase):
         out = (r.stdout + r.stderr).strip()
         assert r.returncode == 0 and not out, f"systemd-analyze verify {os.path.basename(path)}: {out}"
 
+    def chk_openssl(self, cmd):
+        argv = shlex.split(cmd, comments=True)
+        assert argv[:2] == ["openssl", "rand"] and "-out" in argv, "openssl: only `rand ... -out FILE` has a checker"
+        out = argv[argv.index("-out") + 1]
+        argv[argv.index("-out") + 1] = self.local(out)
+        before = stat.S_IMODE(os.stat(self.local(out)).st_mode) if os.path.exists(self.local(out)) else None
+        r = run(argv)
+        assert r.returncode == 0, r.stderr
+        with open(self.local(out)) as f:
+            tok = f.read()
+        assert re.fullmatch(r"[0-9a-f]{64}\n", tok), repr(tok)
+        mode = stat.S_IMODE(os.stat(self.local(out)).st_mode)
+        assert mode == 0o600, f"{out} mode {oct(mode)}: the daemons refuse a secret others can read (3.3)"
+        return f"ran with / -> TMP/: one line of 64 hex digits, mode stays {oct(mode)[2:]}" + \
+            (" (set by the install line before)" if before == 0o600 else ""), "ok"
+
+    def chk_sed(self, cmd):
+        argv = shlex.split(cmd, comments=True)
+        assert argv[:2] == ["sed", "-i"] and len(argv) == 4, "sed: only `sed -i EXPR FILE` has a checker"
+        path = self.local(argv[3])
+        with open(path) as f:
+            before = f.read()
+        r = run(["sed", "-i", argv[2], path])
+        assert r.returncode == 0, r.stderr
+        with open(path) as f:
+            after = f.read()
+        changed = [l for l in after.splitlines() if l not in before.splitlines()]
+        # every s||| of the expression must have matched a line of the installed file
+        subs = re.findall(r"s\|([^|]*)\|([^|]*)\|", argv[2])
+        for pat, rep in subs:
+            assert any(l.startswith(rep.split(".*")[0]) for l in changed), \
+                f"`s|{pat}|{rep}|` changed nothing in {argv[3]} (the shipped file has no such line)"
+        return f"ran on the installed {argv[3]} (-> TMP): {len(subs)} substitution(s), each changed a line", "ok"
+
+    def free_or(self, port):
+        return port if agentapi.port_free(port) else agentapi.free_port()
+
+    def start_unit(self, unit):
+        """What `systemctl start` would run: the installed unit's ExecStart (paths under TMP), its
+        LoadCredential= files copied to TMP/run/credentials/<unit>/ mode 0400, StateDirectory=
+        under TMP/var/lib; ports moved only when taken on this machine, COORD = 127.0.0.1. Runs as
+        root here (not DynamicUser). Returns (Popen, log path, {key: value} of the config)."""
+        with open(os.path.join(self.root, "etc/systemd/system", unit)) as f:
+            text = f.read()
+        argv = shlex.split(re.search(r"^ExecStart=(.*)$", text, re.M).group(1))
+        argv = [self.local(argv[0])] + [re.sub(r"=(/\S+)", lambda m: "=" + self.local(m.group(1)), a) for a in argv[1:]]
+        for name, src in re.findall(r"^LoadCredential=([^:]+):(\S+)$", text, re.M):
+            d = os.path.join(self.root, "run/credentials", unit)
+            os.makedirs(d, exist_ok=True)
+            shutil.copy(self.local(src), os.path.join(d, name))
+            os.chmod(os.path.join(d, name), 0o400)
+        conf_path = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")][0]
+        with open(conf_path) as f:
+            conf = msdeploy.conf_keys(f.read())
+        state = re.search(r"^StateDirectory=(\S+)", text, re.M).group(1)
+        os.makedirs(self.local("/var/lib/" + state), mode=0o755, exist_ok=True)  # systemd creates it
+        over = ["--state-dir=" + self.local("/var/lib/" + state)]
+        for k, v in conf.items():
+            if k.endswith("_file") and v.startswith("/"):
+                over.append(f"--{k.replace('_', '-')}={self.local(v)}")
+        if "listen_url" in conf:  # the coordinator
+            self.sd_port = self.free_or(int(conf["listen_url"].rsplit(":", 1)[1]))
+            self.sd_http = self.free_or(int(conf["metrics_port"]))
+            over += [f"--listen-url={conf['listen_url'].rsplit(':', 1)[0]}:{self.sd_port}", f"--metrics-port={self.sd_http}",
+                     f"--grpc-port={self.free_or(int(conf['grpc_port']))}"]
+        else:
+            url = conf["coordinator_url"].replace("COORD", "127.0.0.1").rsplit(":", 1)[0] + f":{self.sd_port}"
+            over += [f"--coordinator-url={url}", f"--metrics-port={self.free_or(int(conf['metrics_port']))}",
+                     f"--control-port={self.free_or(int(conf['control_port']))}"]
+        log = os.path.join(self.tmp, unit + ".log")
+        with open(log, "w") as err:
+            proc = subprocess.Popen(argv + over, stdout=subprocess.DEVNULL, stderr=err)
+        self.sd_procs.append(proc)
+        return proc, log, conf
+
+    def wait_log(self, proc, log, needle, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            with open(log) as f:
+                text = f.read()
+            if needle in text:
+                return text
+            assert proc.poll() is None, f"exited {proc.returncode} before {needle}:\n{text[-3000:]}"
+            time.sleep(0.1)
+        raise AssertionError(f"no {needle} within {timeout}s:\n{text[-3000:]}")
+
+    def enable_now(self, unit):
+        if unit == "micro_sentinel_coordinator.service":
+            proc, log, conf = self.start_unit(unit)
+            self.wait_log(proc, log, "COORD-READY")
+            self.sd_coord = (proc, log)
+            return (f"STARTED from the installed unit and config (listen {conf['listen_url']} with the credential "
+                    f"token; ports moved only if taken)")
+        assert getattr(self, "sd_coord", None), "the coordinator was not started before the agent"
+        proc, log, conf = self.start_unit(unit)
+        self.wait_log(proc, log, "AGENT-READY", 60)
+        with open(self.local("/etc/micro_sentinel/token")) as f:
+            tok = f.read().strip()
+        host = None
+        end = time.time() + 60
+        while time.time() < end and not host:
+            agents = json.loads(msfleet.http_get(self.sd_http, "/api/v1/agents", token=tok))["agents"]
+            host = [a for a in agents if a.get("windows", 0) >= 1]
+            time.sleep(0.3)
+        assert host, f"no window from the agent reached the coordinator:\n{open(log).read()[-3000:]}"
+        for p, l in ((proc, log), self.sd_coord):
+            p.terminate()
+            rc = p.wait(60)
+            assert rc == 0, f"exit {rc} after SIGTERM:\n{open(l).read()[-2000:]}"
+        return ("STARTED from the installed unit and config (real BPF agent, coordinator_url COORD -> 127.0.0.1): "
+                f"its windows reached the coordinator ({host[0].get('windows')} windows); both stop with 0")
+
     def chk_systemctl(self, cmd):
         argv = shlex.split(cmd, comments=True)
         verb = argv[1] if len(argv) > 1 else ""
@@ -380,8 +506,8 @@ class OpsDoc(unittest.TestCase):
             path, text = self.unit_copy(u)
             assert re.search(r"^\[Install\]\s*\n(?:.*\n)*?WantedBy=\S+", text, re.M), f"{u}: no [Install] WantedBy"
             self.verify(path)
-            return ("VALIDATED, not run: unit installed, [Install] WantedBy, verify clean; the daemon started with "
-                    "the shipped config by test_systemd_verify.py"), "ok"
+            return "VALIDATED (not enabled: no systemd as PID 1): [Install] WantedBy, verify clean; " + \
+                self.enable_now(u), "ok"
         if verb == "edit":
             u = argv[2] + ".service"
             # 2.2: "an empty ExecStart= line, then the new one", binaries in /opt/micro_sentinel/bin
@@ -677,6 +803,8 @@ class OpsDoc(unittest.TestCase):
         if argv[0] in (["pkill"], ["bpftool", "prog", "detach"]):
             return "NOT RUN on purpose: the guide says it is not needed (test_lifecycle.py checks nothing is left)", "ok"
         if argv[0][:4] == ["perf", "stat", "-e", "cycles"]:
+            if not shutil.which("perf"):
+                return "perf not installed here: NOT CHECKABLE (advice for bare metal)", "skip"
             r = run(["perf", "stat", "-e", "cycles", "true"])
             assert r.returncode == 0, r.stderr
             hw = "not supported" not in r.stderr
@@ -778,6 +906,10 @@ class OpsDoc(unittest.TestCase):
             return self.chk_flag(t, item.section)
         if first == "install":
             return self.chk_install(t)
+        if first == "openssl":
+            return self.chk_openssl(t)
+        if first == "sed":
+            return self.chk_sed(t)
         if first == "systemctl":
             return self.chk_systemctl(t)
         if first == "curl":
@@ -822,6 +954,8 @@ class OpsDoc(unittest.TestCase):
             seen[key] = row
             rows.append(row)
         print("\n\ndocs/OPERATIONS.md: command -> how checked -> result")
+        print(f"(agent ports {'9200/9105 as written' if self.verbatim else 'replaced: 9200/9105 are taken here'}; "
+              f"ClickHouse 127.0.0.1:{self.ch.http_port} for CH:8123)")
         for line, cmd, how, n, res in rows:
             times = f" (x{n})" if n > 1 else ""
             print(f"L{line:<4} {cmd[:95]}{times}\n      -> {how}\n      -> {res}")
