@@ -98,14 +98,24 @@ static int enc_findings(const struct window *w, struct wire_window *x)
 	/* the stack dictionary (stacks.h); frame functions are in w->funcs, so the encoder names them */
 	uint32_t ns = w->stacks ? w->nstacks : 0;
 	ns = ns < WIRE_MAX_STACKS ? ns : WIRE_MAX_STACKS;
-	if (ns && !(x->stacks = calloc(ns, sizeof(*x->stacks))))
+	size_t frames = 0;
+	for (uint32_t i = 0; i < ns; i++) {
+		const struct window_stack *a = &w->stacks[i];
+		uint32_t nk = a->nkernel < WINDOW_STACK_FRAMES ? a->nkernel : WINDOW_STACK_FRAMES;
+		frames += nk + (a->nuser < WINDOW_STACK_FRAMES - nk ? a->nuser : WINDOW_STACK_FRAMES - nk);
+	}
+	if (ns && (!(x->stacks = calloc(ns, sizeof(*x->stacks))) ||
+		   !(x->stack_func_ids = malloc((frames ? frames : 1) * sizeof(*x->stack_func_ids)))))
 		return -ENOMEM;
+	frames = 0;
 	for (uint32_t i = 0; i < ns; i++) {
 		const struct window_stack *a = &w->stacks[i];
 		struct wire_stack *b = &x->stacks[i];
 		b->stack_id = a->stack_id;
 		b->nkernel = a->nkernel < WINDOW_STACK_FRAMES ? a->nkernel : WINDOW_STACK_FRAMES;
 		b->nuser = a->nuser < WINDOW_STACK_FRAMES - b->nkernel ? a->nuser : WINDOW_STACK_FRAMES - b->nkernel;
+		b->func_ids = x->stack_func_ids + frames;
+		frames += (size_t)b->nkernel + b->nuser;
 		memcpy(b->func_ids, a->func, (size_t)(b->nkernel + b->nuser) * sizeof(*b->func_ids));
 	}
 	x->nstacks = ns;

@@ -272,7 +272,7 @@ static void stack_rows(struct chwriter_unit *u, const struct wire_window *w)
 		rowbinary_u32(rb, s->nkernel);
 		rowbinary_uleb128(rb, n);
 		for (uint32_t k = 0; k < n; k++) {
-			uint32_t ix = s->func_ix[k];
+			uint32_t ix = s->func_ix ? s->func_ix[k] : WIRE_NONE;
 			const struct wire_func *fn =
 				ix < w->nfuncs && w->funcs[ix].func_id == s->func_ids[k] ? &w->funcs[ix] : NULL;
 			if (fn && fn->name[0] && fn->module[0])

@@ -231,6 +231,13 @@ static int check_window(const struct wire_window *w)
 	    w->nfalse_sharing > WIRE_MAX_FINDINGS || w->nremote_dram > WIRE_MAX_FINDINGS ||
 	    w->nanomalies > WIRE_MAX_FINDINGS || w->nstacks > WIRE_MAX_STACKS)
 		return -E2BIG;
+	for (uint32_t i = 0; i < (w->stacks ? w->nstacks : 0); i++) {
+		uint32_t n = (uint32_t)w->stacks[i].nkernel + w->stacks[i].nuser;
+		if (n > WIRE_MAX_FRAMES)
+			return -E2BIG;
+		if (n && !w->stacks[i].func_ids)
+			return -EINVAL;
+	}
 	for (uint32_t i = 0; i < w->nevents; i++)
 		if (strnlen(w->events[i].name, sizeof(w->events[i].name)) == sizeof(w->events[i].name))
 			return -EINVAL;

@@ -116,13 +116,16 @@ struct wire_anomaly {
 
 /* A stack dictionary entry: kernel frames then user frames, each part innermost first, as
  * function ids whose names are in the window's funcs (the encoder puts every frame's function
- * into the Window's function dictionary). 1.5 KiB. */
+ * into the Window's function dictionary). The frames live in the window's frame arrays
+ * (stack_func_ids / stack_func_ix), sized by the frames actually present: a fixed 128-frame
+ * array per stack made a hostile 50 KB window of empty stacks decode into 24 MiB. */
 struct wire_stack {
 	uint64_t stack_id;    /* the stable id rows carry in stack_id */
 	uint16_t nkernel, nuser;  /* nkernel + nuser <= WIRE_MAX_FRAMES */
 	uint32_t _pad;
-	uint64_t func_ids[WIRE_MAX_FRAMES];  /* 0 = unknown function */
-	uint32_t func_ix[WIRE_MAX_FRAMES];   /* index into funcs[] or WIRE_NONE (decoder output) */
+	uint64_t *func_ids;   /* nkernel + nuser entries; 0 = unknown function */
+	uint32_t *func_ix;    /* likewise: index into funcs[] or WIRE_NONE (decoder output; NULL in
+			       * encoder input) */
 };
 
 /* A closed window: the encoder's input and the decoder's output. Arrays are heap-allocated
@@ -150,6 +153,8 @@ struct wire_window {
 	struct wire_anomaly *anomalies;
 	uint32_t nstacks;             /* <= WIRE_MAX_STACKS */
 	struct wire_stack *stacks;    /* owned like the other arrays */
+	uint64_t *stack_func_ids;     /* the frames of stacks[] (owned; NULL when not built here) */
+	uint32_t *stack_func_ix;
 };
 
 /* Allocates a zeroed window with room for the given counts (each may be 0). -ENOMEM/-E2BIG. */

@@ -62,6 +62,8 @@ struct wire_window *wire_window_free(struct wire_window *w)
 	free(w->remote_dram);
 	free(w->anomalies);
 	free(w->stacks);
+	free(w->stack_func_ids);
+	free(w->stack_func_ix);
 	free(w);
 	return NULL;
 }
@@ -196,15 +198,25 @@ static int dec_stacks(const Ms__V1__Window *m, struct wire_window *w)
 		return 0;
 	if (m->n_stacks > WIRE_MAX_STACKS)
 		return -E2BIG;
-	if (!(w->stacks = calloc(m->n_stacks, sizeof(*w->stacks))))
+	size_t frames = 0; /* <= 2^14 stacks x 128 frames: no overflow */
+	for (size_t i = 0; i < m->n_stacks; i++) {
+		if (m->stacks[i]->n_frames > WIRE_MAX_FRAMES)
+			return -E2BIG;
+		frames += m->stacks[i]->n_frames;
+	}
+	if (!(w->stacks = calloc(m->n_stacks, sizeof(*w->stacks))) ||
+	    !(w->stack_func_ids = malloc((frames ? frames : 1) * sizeof(*w->stack_func_ids))) ||
+	    !(w->stack_func_ix = malloc((frames ? frames : 1) * sizeof(*w->stack_func_ix))))
 		return -ENOMEM;
+	frames = 0;
 	for (size_t i = 0; i < m->n_stacks; i++) {
 		const Ms__V1__Stack *p = m->stacks[i];
 		struct wire_stack *s = &w->stacks[i];
-		if (p->n_frames > WIRE_MAX_FRAMES)
-			return -E2BIG;
 		if (p->nkernel > p->n_frames || p->stack_id == WIRE_NO_STACK)
 			return -EINVAL;
+		s->func_ids = w->stack_func_ids + frames;
+		s->func_ix = w->stack_func_ix + frames;
+		frames += p->n_frames;
 		s->stack_id = p->stack_id;
 		s->nkernel = (uint16_t)p->nkernel;
 		s->nuser = (uint16_t)(p->n_frames - p->nkernel);

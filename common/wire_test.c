@@ -212,8 +212,8 @@ static void test_roundtrip_stacks(void **state)
 	snprintf(w->funcs[4].module, sizeof(w->funcs[4].module), "libstackonly.so"); /* a module no row has */
 	assert_non_null(w->stacks = calloc(2, sizeof(*w->stacks)));
 	w->nstacks = 2;
-	w->stacks[0] = (struct wire_stack){ .stack_id = 0xabc, .nkernel = 1, .nuser = 3,
-					    .func_ids = { 0x1000, 0x1004, 0x9999, 0 } };
+	uint64_t frames0[] = { 0x1000, 0x1004, 0x9999, 0 };
+	w->stacks[0] = (struct wire_stack){ .stack_id = 0xabc, .nkernel = 1, .nuser = 3, .func_ids = frames0 };
 	w->stacks[1] = (struct wire_stack){ .stack_id = 0xdef };
 	assert_int_equal(wire_encode_window(w, &buf, &len), 0);
 	assert_int_equal(wire_decode_window(buf, len, &d), 0);
@@ -227,6 +227,10 @@ static void test_roundtrip_stacks(void **state)
 	assert_string_equal(d->funcs[s->func_ix[0]].module, "[synthetic]");
 	assert_string_equal(d->funcs[s->func_ix[2]].name, ""); /* id-only entry */
 	assert_true(d->stacks[1].stack_id == 0xdef && d->stacks[1].nkernel == 0 && d->stacks[1].nuser == 0);
+	/* frames are packed into the window's arrays: memory follows the frames sent, not 128 each */
+	assert_ptr_equal(d->stacks[1].func_ids, d->stacks[0].func_ids + 4);
+	assert_ptr_equal(d->stacks[0].func_ids, d->stack_func_ids);
+	assert_ptr_equal(d->stacks[1].func_ix, d->stacks[0].func_ix + 4);
 	uint64_t seen = 0;
 	for (uint32_t i = 0; i < d->nrows; i++)
 		seen |= d->rows[i].stack_id == 0xabc ? 1 : d->rows[i].stack_id == 0xdef ? 2 : 0;
