@@ -682,9 +682,19 @@ class OpsDoc(unittest.TestCase):
         assert set(hk) == set(tk), f"--help only: {sorted(set(hk) - set(tk))}; table only: {sorted(set(tk) - set(hk))}"
         diff = {k: (tk[k], hk[k]) for k in hk if tk[k] != hk[k]}
         assert not diff, f"table (type, default) differ from --help: {diff}"
+        # section 1's "listens on (default)" column names the defaults of --help
+        row = [l for l in self.doc.splitlines() if l.startswith(f"| `{binary}` |")][0]
+        spans = set(re.findall(r"`([^`]*)`", row))
+        want = {f"{hk['metrics_address'][1]}:{hk['metrics_port'][1]}"}
+        if binary == "micro_sentinel_agent":
+            want.add(f"{hk['control_address'][1]}:{hk['control_port'][1]}")
+        else:
+            want |= {hk["listen_url"][1], f"{hk['grpc_address'][1]}:{hk['grpc_port'][1]}"}
+        assert want <= spans, f"section 1 row lacks the defaults {sorted(want - spans)}: {row}"
         bad = run([BINS[binary], "--no-such-flag-x"])
         assert bad.returncode == 2 and "unknown" in bad.stderr, bad.stderr
-        return f"ran; section {heading[4:7]} table == --help ({len(hk)} keys, types, defaults); unknown flag exits 2", "ok"
+        return (f"ran; section {heading[4:7]} table == --help ({len(hk)} keys, types, defaults); section 1's "
+                f"listen defaults {sorted(want)} == --help; unknown flag exits 2"), "ok"
 
     def chk_init_schema(self, cmd):
         argv = shlex.split(cmd)
