@@ -125,7 +125,9 @@ def parse(text):
             items += [Item(start + 1 + off, section, "sh", cmd) for off, cmd in logical_lines(body)]
             continue
         for span in re.findall(r"`([^`]+)`", line):
-            if re.fullmatch(r"(GET|POST) /\S+", span):
+            if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", span):
+                items.append(Item(i + 1, section, "logline", span))
+            elif re.fullmatch(r"(GET|POST) /\S+", span):
                 items.append(Item(i + 1, section, "endpoint", span))
             elif is_command(span):
                 items.append(Item(i + 1, section, "span", span))
@@ -900,9 +902,30 @@ class OpsDoc(unittest.TestCase):
             raise AssertionError(f"POST {path}: no effect checker")
         return f"POST the table's body to the {who}: 200; {eff}", "ok"
 
+    def chk_logline(self, example):
+        """A log line quoted by the guide has the shape of the real one with the same ID: the
+        real agent's (started from the installed unit in 2.2) or the test agents'."""
+        ts, level, ident, msg = re.match(r"(\S+) (\w+) +(\S+) (.*)$", example).groups()
+        logs = [os.path.join(self.tmp, "micro_sentinel_agent.service.log"), self.fleet.stderr_path,
+                self.agent.stderr_path]
+        text = ""
+        for path in logs:
+            if os.path.exists(path):
+                with open(path) as f:
+                    text += f.read()
+        shape = re.escape(msg)
+        shape = re.sub(r"\d+", r"\\d+", shape)
+        pat = rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {level} +{re.escape(ident)} {shape}$"
+        real = re.findall(pat, text, re.M)
+        assert real, f"no log line shaped like {example!r}; real {ident} lines: " + \
+            str([l for l in text.splitlines() if ident in l][:3])
+        return f"the real agent logs {real[0]!r}", "ok"
+
     def check(self, item):
         """(how, result) for one item; raises when it fails or when no checker knows it."""
         t = item.text
+        if item.kind == "logline":
+            return self.chk_logline(t)
         if item.kind == "endpoint":
             return self.chk_endpoint(item)
         if item.kind == "yaml":
@@ -986,6 +1009,9 @@ class OpsDoc(unittest.TestCase):
             Item(0, "1", "sh", "frobnicate --all"),
             Item(0, "1", "block:toml", "x = 1"),
             Item(0, "7", "sql", "SELECT nope FROM microsentinel.ms_flow_rollup"),
+            Item(0, "2.2", "sh", "openssl rand -hex 32 -out /tmp/x"),   # the count must come last
+            Item(0, "8", "logline", "2026-11-25T21:26:54.273Z INFO  AGENT-READY sampling everything"),
+            Item(0, "4. Agent control API", "endpoint", "GET /api/v1/nothing"),
         ]
         for it in broken:
             with self.assertRaises(Exception, msg=it.text):
