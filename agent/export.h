@@ -27,6 +27,8 @@ struct export_opts {
 	bool summary;                 /* keep the cumulative run summary (export_print_summary);
 				       * costs O(rows × tracked entries) per window, so off unless asked */
 	const char *agent_id;
+	uint64_t *closed_bytes;       /* loop_opts.closed_bytes: the worker subtracts window_bytes of
+				       * each window it pops; may be NULL */
 	/* optional hook, called on the worker with each symbolized window; takes ownership when it
 	 * returns 0 (e.g. the uplink), else the worker frees it */
 	int (*forward)(void *arg, struct window *w);

@@ -25,6 +25,17 @@
  * are counted (window addr_dropped) and still aggregated as usual. */
 #define LOOP_ADDR_SAMPLES 65536u
 #define LOOP_CMD_QUEUE 256
+/* The closed-window queue is bounded by bytes, not only by its length: at 100k flows one window
+ * holds ~15 MiB of rows and flows, and a worker that falls behind on a busy host used to let
+ * the queue (and the RSS) grow by that much per window. While the windows waiting in the queue
+ * hold LOOP_CLOSED_SOFT_BYTES or more, the loop keeps the open window open (it stretches:
+ * samples keep being counted, the aggregator's bounded table absorbs them, end_ns - start_ns
+ * says how long it ran), for at most LOOP_STRETCH_MAX window lengths. A window closed while
+ * the queue holds LOOP_CLOSED_HARD_BYTES is dropped and counted (windows_dropped), as a full
+ * queue always was. Small windows (1k flows: ~100 KiB) never meet either bound. */
+#define LOOP_CLOSED_SOFT_BYTES (16u << 20)
+#define LOOP_CLOSED_HARD_BYTES (48u << 20)
+#define LOOP_STRETCH_MAX 4
 
 struct loop {
 	struct loop_opts o;
@@ -431,6 +442,12 @@ static void attach_memory_samples(struct loop *l, struct window *w)
 	l->naddrs = 0;
 }
 
+/* Bytes of the closed windows the consumer has not taken yet (0 without a byte count). */
+static uint64_t closed_backlog(const struct loop *l)
+{
+	return l->o.closed_bytes ? __atomic_load_n(l->o.closed_bytes, __ATOMIC_RELAXED) : 0;
+}
+
 static void close_window(struct loop *l, uint64_t end_real)
 {
 	struct window *w = aggregator_close(l->agg);
@@ -484,11 +501,14 @@ static void close_window(struct loop *l, uint64_t end_real)
 	memcpy(l->prev_bpf, bpf, sizeof(bpf));
 	l->prev_lost = lost;
 	l->win_processed = 0;
-	if (bqueue_push(l->o.closed_out, w) < 0) {
+	size_t bytes = window_bytes(w);
+	if (closed_backlog(l) >= LOOP_CLOSED_HARD_BYTES || bqueue_push(l->o.closed_out, w) < 0) {
 		window_free(w);
 		pthread_mutex_lock(&l->stats_mu);
 		l->stats.windows_dropped++;
 		pthread_mutex_unlock(&l->stats_mu);
+	} else if (l->o.closed_bytes) {
+		__atomic_add_fetch(l->o.closed_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
 	}
 }
 
@@ -527,6 +547,7 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 	l->win_start_ns = now_ns(CLOCK_REALTIME);
 	uint64_t win_ns = l->o.window_ms * 1000000ULL;
 	int err = 0;
+	bool stretching = false; /* the open window is past its length, waiting for the consumer */
 	control_step(l);
 	publish(l);
 	events_step(l, start_mono);
@@ -554,7 +575,16 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 		control_step(l);
 		mono = now_ns(CLOCK_MONOTONIC);
 		events_step(l, mono);
-		if (mono - l->win_start_mono >= win_ns) {
+		if (mono - l->win_start_mono >= win_ns && closed_backlog(l) >= LOOP_CLOSED_SOFT_BYTES &&
+		    mono - l->win_start_mono < LOOP_STRETCH_MAX * win_ns) {
+			if (!stretching) {
+				stretching = true;
+				pthread_mutex_lock(&l->stats_mu);
+				l->stats.windows_stretched++;
+				pthread_mutex_unlock(&l->stats_mu);
+			}
+		} else if (mono - l->win_start_mono >= win_ns) {
+			stretching = false;
 			uint64_t real = now_ns(CLOCK_REALTIME);
 			close_window(l, real);
 			l->win_start_mono = mono;

@@ -50,6 +50,10 @@ struct loop_opts {
 	uint64_t first_seq;          /* seq of the first window */
 	uint64_t duration_ms;        /* 0 = until stopped */
 	struct bqueue *closed_out;   /* receives struct window * (owner: the consumer) */
+	/* Bytes (window_bytes) of the windows in closed_out not yet taken by the consumer: the loop
+	 * adds at push, the consumer subtracts at pop (export_opts.closed_bytes); atomic. NULL: the
+	 * queue is bounded by its length only. See LOOP_CLOSED_SOFT_BYTES in loop.c. */
+	uint64_t *closed_bytes;
 	struct samplelog *sample_log; /* optional; owned by the caller, written by the loop thread */
 	/* control (control.h): mode controller, anomaly monitor, targets */
 	bool mode_auto;              /* the controller decides; else `mode` is pinned (source "config") */
@@ -123,7 +127,8 @@ struct loop;
 
 struct loop_stats {
 	uint64_t windows_closed;
-	uint64_t windows_dropped;    /* closed_out queue full */
+	uint64_t windows_dropped;    /* closed_out queue full (length or byte bound) */
+	uint64_t windows_stretched;  /* closes put off because the consumer was a window behind */
 	uint64_t samples_processed;
 	uint64_t lost;
 	uint64_t filtered;           /* samples the targets filtered out in user space */

@@ -415,6 +415,7 @@ int main(int argc, char **argv)
 	struct uplink *up = NULL;
 	struct standalone *solo = NULL;
 	uint64_t first_seq = 1;
+	uint64_t closed_bytes = 0; /* bytes of the windows in `closed` (loop adds, exporter subtracts) */
 	struct httpd *ctl_http = NULL;
 	struct api *api = NULL;
 	struct targets *tgt = NULL;
@@ -568,6 +569,7 @@ int main(int argc, char **argv)
 		.window_log = cfg.window_log,
 		.summary = cfg.summary,
 		.agent_id = cfg.agent_id,
+		.closed_bytes = &closed_bytes,
 	};
 	if ((r = export_start(&xo, &exp)) < 0) {
 		ms_err("EXPORT-INIT", "cannot start the window exporter: %s", strerror(-r));
@@ -615,6 +617,7 @@ int main(int argc, char **argv)
 		.first_seq = first_seq,
 		.duration_ms = cfg.duration_ms,
 		.closed_out = closed,
+		.closed_bytes = &closed_bytes,
 		.sample_log = slog,
 		.mode_auto = cfg.mode == AGENT_MODE_AUTO,
 		.mode_hold_ms = cfg.mode_hold_ms,

@@ -35,6 +35,15 @@ struct window *window_free(struct window *w)
 	return NULL;
 }
 
+size_t window_bytes(const struct window *w)
+{
+	return sizeof(*w) + (size_t)w->nrows * sizeof(*w->rows) + (size_t)w->nflows * sizeof(*w->flows) +
+	       (size_t)w->nfuncs * sizeof(*w->funcs) + (size_t)w->nstacks * sizeof(*w->stacks) +
+	       (size_t)w->naddrs * sizeof(*w->addrs) + (size_t)w->nobjects * sizeof(*w->objects) +
+	       (size_t)w->nfs * sizeof(*w->fs) + (size_t)w->nnuma * sizeof(*w->numa) +
+	       (size_t)w->nanomalies * sizeof(*w->anomalies);
+}
+
 uint64_t window_samples(const struct window *w)
 {
 	uint64_t n = 0;

@@ -190,6 +190,10 @@ struct window {
 struct window *window_alloc(uint32_t nrows, uint32_t nflows);
 struct window *window_free(struct window *w);
 
+/* Heap bytes the window holds (struct, rows, flows, functions, stacks, address samples and
+ * analysis results): what the closed-window queue bounds (loop.h closed_bytes). */
+size_t window_bytes(const struct window *w);
+
 /* Σ samples over rows. */
 uint64_t window_samples(const struct window *w);
 
