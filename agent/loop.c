@@ -32,8 +32,9 @@
  * samples keep being counted, the aggregator's bounded table absorbs them, end_ns - start_ns
  * says how long it ran), for at most LOOP_STRETCH_MAX window lengths. A window closed while
  * the queue holds LOOP_CLOSED_HARD_BYTES is dropped and counted (windows_dropped), as a full
- * queue always was. Small windows (1k flows: ~100 KiB) never meet either bound. */
-#define LOOP_CLOSED_SOFT_BYTES (16u << 20)
+ * queue always was. 8 MiB: one waiting window of 100k flows (~16 MB before the worker merges
+ * its rows) is enough to stretch; windows of a few thousand flows never meet either bound. */
+#define LOOP_CLOSED_SOFT_BYTES (8u << 20)
 #define LOOP_CLOSED_HARD_BYTES (48u << 20)
 #define LOOP_STRETCH_MAX 4
 

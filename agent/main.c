@@ -704,9 +704,11 @@ out:
 		if (loop)
 			loop_get_stats(loop, &ls);
 		ms_info("AGENT-STOP", "windows=%" PRIu64 " processed=%" PRIu64 " emitted=%" PRIu64
-			" budget_drops=%" PRIu64 " unattributed=%" PRIu64 " lost=%" PRIu64,
+			" budget_drops=%" PRIu64 " unattributed=%" PRIu64 " lost=%" PRIu64 " windows_stretched=%" PRIu64
+			" windows_dropped=%" PRIu64,
 			ls.windows_closed, ls.samples_processed, ls.bpf[MS_CNT_EMITTED],
-			ls.bpf[MS_CNT_DROP_BUDGET], ls.bpf[MS_CNT_UNATTRIBUTED], ls.lost);
+			ls.bpf[MS_CNT_DROP_BUDGET], ls.bpf[MS_CNT_UNATTRIBUTED], ls.lost, ls.windows_stretched,
+			ls.windows_dropped);
 		if (cfg.summary)
 			export_print_summary(exp, stdout, 10);
 	}

@@ -2,7 +2,10 @@
 synthetic source (--perf-mock) with 1k, 10k and 100k live flows, at a fixed sample rate and
 one-second windows. RSS is sampled every 50 ms from /proc/PID/status from start to stop, so a
 start-up spike shows as peak_rss (VmHWM); steady_rss is the median over the second half.
-CPU is utime+stime over the measured interval divided by its length.
+CPU is utime+stime over the measured interval divided by its length. At the end of each run the
+json also records where the RSS is (RssAnon = heap and mmapped buffers, RssFile = the binary
+and its shared libraries) and each thread's CPU share (the sampling loop is the main thread, the
+export worker the first one it starts).
 
   footprint.py OUT_DIR [--quick] [--seconds S] [--rate R]
 
@@ -36,6 +39,19 @@ def cpu_s(pid):
     return (int(p[11]) + int(p[12])) / TICK
 
 
+def thread_cpu(pid):
+    """{tid: cpu seconds} of every thread of pid."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                p = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(p[11]) + int(p[12])) / TICK
+        except OSError:
+            pass
+    return out
+
+
 def measure(flows, rate, seconds):
     tmp = tempfile.mkdtemp(prefix="ms-footprint-")
     args = [mstest.AGENT, "--perf-mock", f"--mock-flows={flows}", f"--mock-rate={rate}", "--mock-period-ms=10",
@@ -52,9 +68,10 @@ def measure(flows, rate, seconds):
                 raise RuntimeError(f"agent exited: {p.stderr.read()}")
             rss.append(status_kib(p.pid, "VmRSS"))
             if c0 is None and time.time() - t_start >= 1.0:  # CPU after start-up
-                c0, t0 = cpu_s(p.pid), time.time()
-        c1, t1 = cpu_s(p.pid), time.time()
+                c0, t0, th0 = cpu_s(p.pid), time.time(), thread_cpu(p.pid)
+        c1, t1, th1 = cpu_s(p.pid), time.time(), thread_cpu(p.pid)
         hwm = status_kib(p.pid, "VmHWM")
+        anon, file_ = status_kib(p.pid, "RssAnon"), status_kib(p.pid, "RssFile")
     finally:
         p.terminate()
         t_stop = time.time()
@@ -67,7 +84,10 @@ def measure(flows, rate, seconds):
     return {"flows": flows, "rate": rate, "seconds": seconds, "stop_seconds": round(time.time() - t_stop, 1),
             "steady_rss_mib": round(statistics.median(steady) / 1024, 1),
             "peak_rss_mib": round(hwm / 1024, 1),
-            "cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1)}
+            "cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1),
+            "end_rss_anon_mib": round(anon / 1024, 1), "end_rss_file_mib": round(file_ / 1024, 1),
+            "thread_cpu_pct": {("main" if tid == p.pid else str(tid)): round(100 * (v - th0.get(tid, 0)) / (t1 - t0), 1)
+                               for tid, v in sorted(th1.items())}}
 
 
 def main():
