@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -105,29 +104,6 @@ class Topology:
         self.down()
 
 
-class EventLog:
-    """WatchEvents in a thread: every fleet event the coordinator streams."""
-
-    def __init__(self, api, req):
-        self.events = []
-        self.stream = api.stream("WatchEvents", req, timeout=300)
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        try:
-            for e in self.stream:
-                self.events.append(e)
-        except Exception:  # noqa: BLE001 - the stream ends with the coordinator
-            pass
-
-    def of(self, kind, group=None):
-        return [e for e in self.events if e.kind == kind and (group is None or e.group == group)]
-
-    def close(self):
-        self.stream.cancel()
-
-
 class FleetCorrelation(unittest.TestCase):
     def setUp(self):
         mstest.require_root(self)
@@ -172,7 +148,7 @@ class FleetCorrelation(unittest.TestCase):
                     senders[name] = s
                 for name, role, i in AGENTS:
                     agents[name] = self.start_agent(name, role, i, tok, coord, os.path.join(tmp, name))
-                evlog = EventLog(api, fl.WatchEventsRequest())
+                evlog = msgrpc.EventLog(api, fl.WatchEventsRequest())
                 msgrpc.wait_until(lambda: sum(a.watching for a in api.call("ListAgents").agents) == 4, 30,
                                   what="4 agents watching")
                 # warm baselines, then a quiet fleet: everyone in sentinel, no trigger

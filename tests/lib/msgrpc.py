@@ -200,3 +200,26 @@ class SimAgent:
         self.call.cancel()
         self.t.join(5)
         self.ch.close()
+
+
+class EventLog:
+    """WatchEvents in a thread: every fleet event the coordinator streams."""
+
+    def __init__(self, api, req):
+        self.events = []
+        self.stream = api.stream("WatchEvents", req, timeout=300)
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        try:
+            for e in self.stream:
+                self.events.append(e)
+        except Exception:  # noqa: BLE001 - the stream ends with the coordinator
+            pass
+
+    def of(self, kind, group=None):
+        return [e for e in self.events if e.kind == kind and (group is None or e.group == group)]
+
+    def close(self):
+        self.stream.cancel()
