@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "chsink.h"
+#include "httpd_metrics.h"
 #include "config.h"
 #include "ctlplane.h"
 #include "dedup.h"
@@ -185,6 +186,13 @@ static int open_state(const struct coord_config *cfg, struct dedup **dd, struct 
 	return 0;
 }
 
+/* status source: the metrics server's own counters (ms_coord_http_*, every refused request). */
+static int http_metrics(void *arg, struct strbuf *sb)
+{
+	const struct httpd_metrics_server s = { "metrics", arg };
+	return httpd_metrics_render("ms_coord", &s, 1, sb);
+}
+
 /* ---- ClickHouse (coordinator/chsink.c); without clickhouse_endpoint the window store is the sink */
 
 static void chsink_options(const struct coord_config *cfg, char *spool, size_t len, struct chsink_opts *ret)
@@ -335,6 +343,8 @@ int main(int argc, char **argv)
 		r = httpd_new(cfg.metrics_address, cfg.metrics_port, &ho, &http);
 		if (r == 0)
 			r = status_register(stat, http);
+		if (r == 0)
+			r = status_add_source(stat, http_metrics, http);
 		if (r < 0) {
 			ms_err("METRICS-LISTEN", "cannot serve /metrics on %s:%u: %s", cfg.metrics_address, cfg.metrics_port,
 			       strerror(-r));
