@@ -101,8 +101,8 @@ static const struct conf_key keys[] = {
 	{ "bpf_hook_tier", CONF_ENUM, F(bpf_hook_tier), 0, "auto", 0, 0, tier_choices,
 	  "context hook flavour: auto probes tp_btf, raw_tp, tracepoint in that order" },
 	{ "stacks", CONF_ENUM, F(stacks), 0, "none", 0, 0, stack_choices, "record stack ids" },
-	{ "ringbuf_bytes", CONF_INT, F(ringbuf_bytes), 0, "8388608", 65536, 1073741824, NULL,
-	  "BPF ring buffer size (power of two)" },
+	{ "ringbuf_bytes", CONF_INT, F(ringbuf_bytes), 0, "0", 0, 1073741824, NULL,
+	  "BPF ring buffer size (power of two, >= 65536); 0 = 512 KiB per CPU, within 1..64 MiB" },
 	{ "agg_max_rows", CONF_INT, F(agg_max_rows), 0, "65536", 16, 16777216, NULL,
 	  "rows per window before keys are coarsened" },
 	{ "agg_max_flows", CONF_INT, F(agg_max_flows), 0, "131072", 1, 16777216, NULL,
@@ -200,6 +200,16 @@ void agent_config_alias_args(int argc, char **argv)
 	}
 }
 
+uint32_t agent_config_ringbuf_bytes(const struct agent_config *c, long ncpu)
+{
+	if (c->ringbuf_bytes)
+		return (uint32_t)c->ringbuf_bytes;
+	uint64_t want = (uint64_t)(ncpu > 0 ? ncpu : 1) * (512u << 10), rb = 1u << 20;
+	while (rb < want && rb < (64u << 20))
+		rb <<= 1;
+	return (uint32_t)rb;
+}
+
 int agent_config_validate(const struct agent_config *c, struct conf_error *err)
 {
 	if (c->diagnostic_budget < c->sentinel_budget) {
@@ -209,8 +219,9 @@ int agent_config_validate(const struct agent_config *c, struct conf_error *err)
 		return -EINVAL;
 	}
 	int64_t rb = c->ringbuf_bytes;
-	if (rb & (rb - 1)) {
-		snprintf(err->msg, sizeof(err->msg), "ringbuf_bytes (%lld) must be a power of two", (long long)rb);
+	if ((rb & (rb - 1)) || (rb && rb < 65536)) {
+		snprintf(err->msg, sizeof(err->msg), "ringbuf_bytes (%lld) must be 0 (auto) or a power of two >= 65536",
+			 (long long)rb);
 		return -EINVAL;
 	}
 	if (!(c->anomaly_drop_ratio > 0.06 && c->anomaly_drop_ratio < 0.95)) {

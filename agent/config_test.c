@@ -103,6 +103,22 @@ static void test_errors_name_line_and_key(void **state)
 	assert_true(load(&c, "sentinel_budget=9000\ndiagnostic_budget=100\n", &err) < 0);
 	assert_non_null(strstr(err.msg, "diagnostic_budget"));
 	assert_true(load(&c, "ringbuf_bytes=100000\n", &err) < 0);
+	assert_true(load(&c, "ringbuf_bytes=32768\n", &err) < 0);
+}
+
+static void test_ringbuf_auto(void **state)
+{
+	struct agent_config c;
+	struct conf_error err;
+	assert_int_equal(load(&c, "", &err), 0);
+	assert_int_equal(agent_config_ringbuf_bytes(&c, 1), 1u << 20);
+	assert_int_equal(agent_config_ringbuf_bytes(&c, 2), 1u << 20);
+	assert_int_equal(agent_config_ringbuf_bytes(&c, 3), 2u << 20);
+	assert_int_equal(agent_config_ringbuf_bytes(&c, 64), 32u << 20);
+	assert_int_equal(agent_config_ringbuf_bytes(&c, 4096), 64u << 20);
+	assert_int_equal(agent_config_ringbuf_bytes(&c, 0), 1u << 20);
+	assert_int_equal(load(&c, "ringbuf_bytes=65536\n", &err), 0);
+	assert_int_equal(agent_config_ringbuf_bytes(&c, 64), 65536);
 }
 
 static void test_cli_wins_and_aliases(void **state)
@@ -204,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_guide_template),
 		cmocka_unit_test(test_errors_name_line_and_key),
 		cmocka_unit_test(test_cli_wins_and_aliases),
+		cmocka_unit_test(test_ringbuf_auto),
 		cmocka_unit_test(test_control_keys),
 		cmocka_unit_test(test_help_and_example),
 	};

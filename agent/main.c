@@ -106,6 +106,8 @@ static int load_config(int argc, char **argv, struct agent_config *cfg)
 		goto bad;
 	if (!cfg->agent_id[0] && gethostname(cfg->agent_id, sizeof(cfg->agent_id) - 1) < 0)
 		snprintf(cfg->agent_id, sizeof(cfg->agent_id), "unknown");
+	/* possible CPUs, not online ones: the ring serves every CPU that may come up */
+	cfg->ringbuf_bytes = agent_config_ringbuf_bytes(cfg, sysconf(_SC_NPROCESSORS_CONF));
 	return 0;
 bad:
 	ms_err("CONFIG-INVALID", "%s", err.msg);
@@ -468,7 +470,6 @@ int main(int argc, char **argv)
 		struct sampler_opts so = {
 			.tier = cfg.bpf_hook_tier,
 			.ringbuf_bytes = (uint32_t)cfg.ringbuf_bytes,
-			.thread_ctx_entries = 65536,
 			.stacks = cfg.stacks,
 			.stack_entries = STACK_ENTRIES,
 			.xdp_interfaces = cfg.xdp_interfaces,

@@ -30,8 +30,6 @@ enum sampler_stacks {
 struct sampler_opts {
 	int tier;                     /* enum sampler_tier; AUTO probes */
 	uint32_t ringbuf_bytes;       /* power of two, >= 4096 */
-	uint32_t thread_ctx_entries;  /* unused: per-thread socket contexts live in task-local
-				       * storage, one per live thread, freed at thread exit */
 	int stacks;                   /* enum sampler_stacks (load-time: sizes the stack map) */
 	uint32_t stack_entries;
 	const char *xdp_interfaces;   /* comma list, "" = none */
