@@ -295,7 +295,7 @@ static void set_mode(struct loop *l, int m)
 	control_mode_switched(l->ctl);
 }
 
-static void close_window(struct loop *l, uint64_t end_real);
+static void close_window(struct loop *l, uint64_t end_real, bool bounded);
 
 static int apply_pmu(struct loop *l, struct loop_cmd *c)
 {
@@ -310,7 +310,7 @@ static int apply_pmu(struct loop *l, struct loop_cmd *c)
 	pmu_config_merge(cfg, c->u.pmu);
 	/* slot indices change: the samples of the open window belong to the old numbering */
 	uint64_t real = now_ns(CLOCK_REALTIME);
-	close_window(l, real);
+	close_window(l, real, false);
 	l->win_start_mono = now_ns(CLOCK_MONOTONIC);
 	l->win_start_ns = real;
 	int r = events_reconfigure(l->o.events, cfg, sampler_pmu_prog(l->o.sampler));
@@ -449,7 +449,10 @@ static uint64_t closed_backlog(const struct loop *l)
 	return l->o.closed_bytes ? __atomic_load_n(l->o.closed_bytes, __ATOMIC_RELAXED) : 0;
 }
 
-static void close_window(struct loop *l, uint64_t end_real)
+/* bounded: a regular close, subject to LOOP_CLOSED_HARD_BYTES; the forced closes (event
+ * renumbering, the final flush, which the worker drains before it stops) are only subject to
+ * the queue's length. */
+static void close_window(struct loop *l, uint64_t end_real, bool bounded)
 {
 	struct window *w = aggregator_close(l->agg);
 	if (!w)
@@ -503,7 +506,7 @@ static void close_window(struct loop *l, uint64_t end_real)
 	l->prev_lost = lost;
 	l->win_processed = 0;
 	size_t bytes = window_bytes(w);
-	if (closed_backlog(l) >= LOOP_CLOSED_HARD_BYTES || bqueue_push(l->o.closed_out, w) < 0) {
+	if ((bounded && closed_backlog(l) >= LOOP_CLOSED_HARD_BYTES) || bqueue_push(l->o.closed_out, w) < 0) {
 		window_free(w);
 		pthread_mutex_lock(&l->stats_mu);
 		l->stats.windows_dropped++;
@@ -587,7 +590,7 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 		} else if (mono - l->win_start_mono >= win_ns) {
 			stretching = false;
 			uint64_t real = now_ns(CLOCK_REALTIME);
-			close_window(l, real);
+			close_window(l, real, true);
 			l->win_start_mono = mono;
 			l->win_start_ns = real;
 		}
@@ -599,7 +602,7 @@ int loop_run(struct loop *l, volatile sig_atomic_t *stop)
 	if (l->cons)
 		consumer_drain(l->cons);
 	drain_cmds(l);
-	close_window(l, now_ns(CLOCK_REALTIME));
+	close_window(l, now_ns(CLOCK_REALTIME), false);
 	return err;
 }
 
