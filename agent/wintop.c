@@ -25,15 +25,24 @@ static bool is_flow(uint64_t id)
 	return id != 0 && id != WINDOW_FLOW_OVERFLOW;
 }
 
-/* Groups the rows by the view's key into a compact array (caller frees). */
+/* Groups the rows by the view's key into a compact array (caller frees): an index of u32
+ * (2 x rows slots, 4 bytes each) points into the array, which holds only the distinct keys,
+ * in order of first appearance (the sort that follows breaks ties, so the output order does not
+ * depend on it). Before, the table itself was 2 x rows x 48 bytes, cleared per window and per
+ * view: 24 MiB at 100k flows and a third of the agent's CPU. */
 static int group(const struct window *w, enum view v, struct acc **ret, uint32_t *ret_n)
 {
 	uint32_t cap = 16;
 	while (cap < 2 * (w->nrows + 1))
 		cap <<= 1;
-	struct acc *t = calloc(cap, sizeof(*t));
-	if (!t)
+	uint32_t *idx = malloc((size_t)cap * sizeof(*idx));
+	struct acc *t = malloc(((size_t)w->nrows + 1) * sizeof(*t));
+	if (!idx || !t) {
+		free(idx);
+		free(t);
 		return -ENOMEM;
+	}
+	memset(idx, 0xff, (size_t)cap * sizeof(*idx));
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < w->nrows; i++) {
 		const struct window_row *r = &w->rows[i];
@@ -44,19 +53,16 @@ static int group(const struct window *w, enum view v, struct acc **ret, uint32_t
 		uint32_t ev = v == BY_TRIPLE ? r->event : 0;
 		uint64_t h = ms_mix64(flow ^ ms_mix64(func ^ ((uint64_t)ev << 48)));
 		uint32_t p = (uint32_t)h & (cap - 1);
-		while (t[p].used && !(t[p].flow == flow && t[p].func == func && t[p].event == ev))
+		while (idx[p] != UINT32_MAX && !(t[idx[p]].flow == flow && t[idx[p]].func == func && t[idx[p]].event == ev))
 			p = (p + 1) & (cap - 1);
-		if (!t[p].used) {
-			t[p] = (struct acc){ .flow = flow, .func = func, .event = ev, .first = i, .used = true };
-			n++;
+		if (idx[p] == UINT32_MAX) {
+			idx[p] = n;
+			t[n++] = (struct acc){ .flow = flow, .func = func, .event = ev, .first = i, .used = true };
 		}
-		t[p].samples += r->samples;
-		t[p].cost += r->norm_cost;
+		t[idx[p]].samples += r->samples;
+		t[idx[p]].cost += r->norm_cost;
 	}
-	uint32_t o = 0;
-	for (uint32_t i = 0; i < cap; i++)
-		if (t[i].used)
-			t[o++] = t[i];
+	free(idx);
 	*ret = t;
 	*ret_n = n;
 	return 0;
