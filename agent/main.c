@@ -29,6 +29,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "loop.h"
+#include "selfmetrics.h"
 #include "metrics.h"
 #include "privdrop.h"
 #include "samplelog.h"
@@ -412,6 +413,7 @@ int main(int argc, char **argv)
 	struct httpd *http = NULL;
 	struct export *exp = NULL;
 	struct loop *loop = NULL;
+	struct selfmetrics *selfm = NULL;
 	struct samplelog *slog = NULL;
 	struct seqstore *seqs = NULL;
 	struct uplink *up = NULL;
@@ -527,6 +529,8 @@ int main(int argc, char **argv)
 		r = httpd_new(cfg.metrics_address, cfg.metrics_port, &ho, &http);
 		if (r == 0)
 			r = metrics_register(met, http);
+		if (r == 0 && (r = selfmetrics_new(&selfm)) == 0 && (r = metrics_add_source(met, selfmetrics_render, selfm)) == 0)
+			selfmetrics_set_http(selfm, 0, http);
 		if (r < 0) {
 			ms_err("METRICS-LISTEN", "cannot serve /metrics on %s:%u: %s", cfg.metrics_address,
 			       cfg.metrics_port, strerror(-r));
@@ -634,6 +638,7 @@ int main(int argc, char **argv)
 		ms_err("LOOP-INIT", "cannot start the sampling loop: %s", strerror(-r));
 		goto out;
 	}
+	selfmetrics_set_loop(selfm, loop);
 	if (cfg.control_port) {
 		struct api_opts apo = {
 			.loop = loop,
@@ -652,6 +657,8 @@ int main(int argc, char **argv)
 			r = httpd_new(cfg.control_address, cfg.control_port, &cho, &ctl_http);
 		if (r == 0)
 			r = api_register(api, ctl_http);
+		if (r == 0)
+			selfmetrics_set_http(selfm, 1, ctl_http);
 		if (r < 0) {
 			ms_err("CONTROL-LISTEN", "cannot serve the control API on %s:%u: %s", cfg.control_address,
 			       cfg.control_port, strerror(-r));
@@ -714,6 +721,7 @@ out:
 			export_print_summary(exp, stdout, 10);
 	}
 	export_free(exp);
+	selfmetrics_clear(selfm); /* /metrics stops looking at what is freed below */
 	/* the control API and fleet control first: commands they still queue are cancelled by loop_free */
 	fleet_free(fleet);
 	httpd_free(ctl_http);
@@ -725,6 +733,7 @@ out:
 			" bytes or write error)", samplelog_written(slog), samplelog_dropped(slog), cfg.sample_log_max_bytes);
 	samplelog_close(slog);
 	httpd_free(http);
+	selfmetrics_free(selfm);
 	/* after every reader of its stats is gone; the exporter has handed it every window */
 	if (met) {
 		metrics_set_uplink(met, NULL);

@@ -51,6 +51,8 @@ struct metrics {
 	uint64_t encode_count;
 	uint32_t nfam;
 	struct family fam[METRICS_MAX_FAMILIES];
+	uint32_t nsrc;
+	struct { int (*render)(void *arg, struct strbuf *sb); void *arg; } src[METRICS_MAX_SOURCES];
 };
 
 int metrics_new(const char *agent_id, struct metrics **ret)
@@ -179,6 +181,9 @@ static void metrics_render_ctl(struct strbuf *sb, const struct control_snapshot 
 	strbuf_appendf(sb, "ms_targets %u\n", c->ntargets);
 	head(sb, "ms_target_filtered_samples_total", "counter", "Samples dropped in user space because no target matched.");
 	strbuf_appendf(sb, "ms_target_filtered_samples_total %" PRIu64 "\n", c->filtered);
+	head(sb, "ms_anomaly_signals_dropped_total", "counter",
+	     "Anomaly signals not attached to a window because its signal list was full.");
+	strbuf_appendf(sb, "ms_anomaly_signals_dropped_total %" PRIu64 "\n", c->anomaly_signals_dropped);
 	if (!c->anomaly_enabled)
 		return;
 	const struct anomaly_view *a = &c->anomaly;
@@ -339,7 +344,12 @@ int metrics_render(struct metrics *m, struct strbuf *sb)
 	for (uint32_t i = 0; i < m->nfam; i++)
 		if (m->fam[i].text.len) /* an empty family has no buffer at all */
 			strbuf_append(sb, m->fam[i].text.buf, m->fam[i].text.len);
+	uint32_t nsrc = m->nsrc;
 	pthread_mutex_unlock(&m->mu);
+	/* outside the lock: sources take their owners' locks (loop, httpd); the list only grows,
+	 * and entries below nsrc never change */
+	for (uint32_t i = 0; i < nsrc; i++)
+		m->src[i].render(m->src[i].arg, sb);
 
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -379,6 +389,21 @@ void metrics_on_ctl(struct metrics *m, const struct control_snapshot *c)
 		}
 	}
 	pthread_mutex_unlock(&m->mu);
+}
+
+int metrics_add_source(struct metrics *m, int (*render)(void *arg, struct strbuf *sb), void *arg)
+{
+	if (!m || !render)
+		return -EINVAL;
+	pthread_mutex_lock(&m->mu);
+	int r = m->nsrc < METRICS_MAX_SOURCES ? 0 : -ENOSPC;
+	if (r == 0) {
+		m->src[m->nsrc].render = render;
+		m->src[m->nsrc].arg = arg;
+		m->nsrc++;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return r;
 }
 
 void metrics_set_uplink(struct metrics *m, struct uplink *u)

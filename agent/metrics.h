@@ -74,6 +74,11 @@ void metrics_set_options(struct metrics *m, uint32_t top_k, bool guide_names);
 /* The control plane's state (mode, pin, shedding, targets, anomaly gauges); from the loop's
  * on_ctl callback. */
 void metrics_on_ctl(struct metrics *m, const struct control_snapshot *c);
+/* Appends render(arg, sb) to every /metrics page (after the families above), called without
+ * the metrics lock held; arg must outlive the HTTP server. From one thread at start-up.
+ * -ENOSPC past METRICS_MAX_SOURCES. */
+#define METRICS_MAX_SOURCES 8
+int metrics_add_source(struct metrics *m, int (*render)(void *arg, struct strbuf *sb), void *arg);
 /* The uplink whose uplink_stats feed ms_uplink_* (NULL: none, the families report 0). */
 void metrics_set_uplink(struct metrics *m, struct uplink *u);
 /* The standalone ClickHouse writer whose ms_ch_* families are served (NULL: none). */
