@@ -101,6 +101,8 @@ static const struct conf_key keys[] = {
 	{ "bpf_hook_tier", CONF_ENUM, F(bpf_hook_tier), 0, "auto", 0, 0, tier_choices,
 	  "context hook flavour: auto probes tp_btf, raw_tp, tracepoint in that order" },
 	{ "stacks", CONF_ENUM, F(stacks), 0, "none", 0, 0, stack_choices, "record stack ids" },
+	{ "packet_context", CONF_BOOL, F(packet_context), 0, "true", 0, 0, NULL,
+	  "attach the per-packet RX/TX context hooks (the packet rule, flow_skid_ns); false: socket (thread) context only, without their per-packet cost" },
 	{ "ringbuf_bytes", CONF_INT, F(ringbuf_bytes), 0, "0", 0, 1073741824, NULL,
 	  "BPF ring buffer size (power of two, >= 65536); 0 = 512 KiB per CPU, within 1..64 MiB" },
 	{ "agg_max_rows", CONF_INT, F(agg_max_rows), 0, "65536", 16, 16777216, NULL,

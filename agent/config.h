@@ -48,6 +48,7 @@ struct agent_config {
 	int64_t target_pid;            /* 0 = whole host */
 	int bpf_hook_tier;             /* enum sampler_tier */
 	int stacks;                    /* enum sampler_stacks */
+	bool packet_context;           /* attach the RX/TX packet hooks */
 	int64_t ringbuf_bytes;
 	int64_t agg_max_rows;
 	int64_t agg_max_flows;

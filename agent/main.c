@@ -475,6 +475,7 @@ int main(int argc, char **argv)
 			.stacks = cfg.stacks,
 			.stack_entries = STACK_ENTRIES,
 			.xdp_interfaces = cfg.xdp_interfaces,
+			.no_packet_hooks = !cfg.packet_context,
 		};
 		r = sampler_open(&so, &smp, &rep);
 		if (r < 0) {

@@ -104,8 +104,9 @@ static int try_tier(const struct sampler_opts *opts, int tier, struct btf *vmlin
 	bool present[NHOOKS];
 	for (int i = 0; i < NHOOKS; i++) {
 		present[i] = kernel_has_tp(vmlinux, h[i].btf_name);
+		bool packet = i < 2; /* h[0], h[1]: the per-packet hooks */
 		for (int t = 0; t < SAMPLER_TIER__N; t++)
-			bpf_program__set_autoload(h[i].p[t], t == tier && present[i]);
+			bpf_program__set_autoload(h[i].p[t], t == tier && present[i] && !(packet && opts->no_packet_hooks));
 	}
 	if (!present[0] || !present[1]) {
 		ms_bpf__destroy(k);

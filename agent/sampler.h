@@ -33,6 +33,7 @@ struct sampler_opts {
 	int stacks;                   /* enum sampler_stacks (load-time: sizes the stack map) */
 	uint32_t stack_entries;
 	const char *xdp_interfaces;   /* comma list, "" = none */
+	bool no_packet_hooks;         /* leave netif_receive_skb / net_dev_start_xmit unattached */
 };
 
 struct sampler_report {

@@ -15,7 +15,7 @@ its BPF programs (kernel.bpf_stats_enabled is on for the whole suite, which adds
 per program run to the agent's cost) over the measured interval, as a share of all CPUs. It is a
 lower bound: the perf interrupt entry and exit and the cache lines the agent evicts are not in it.
 
-  overhead.py OUT_DIR [--quick] [--rounds N] [--seconds S]
+  overhead.py OUT_DIR [--quick] [--rounds N] [--seconds S] [--variants a,b]
 
 Writes OUT_DIR/overhead.json. Never fails on figures; exit 77 when not root or tools missing."""
 import argparse
@@ -37,15 +37,18 @@ from bpf_cost import prog_stats  # noqa: E402
 STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 IPERF_PORT, SOCKPERF_PORT = 5301, 11311
+AGENT_WARMUP_S = 2.5
 
 # The agent variants run its default events (on a host without a PMU: cpu-clock at sample_freq
 # and page-faults) and default budgets (sentinel 5,000 / diagnostic 20,000 samples/s/CPU). At the
 # default 999 Hz the budget does not bind, so the *_saturated variants also sample cpu-clock at
 # the budget rate, and perf_record_20khz shows what that interrupt rate costs without the agent.
+# agent_sentinel_socket_only leaves the per-packet context hooks out (packet_context=false).
 VARIANTS = {
     "none": None,
     "agent_sentinel": ["--mode=sentinel"],
     "agent_diagnostic": ["--mode=diagnostic"],
+    "agent_sentinel_socket_only": ["--mode=sentinel", "--no-packet-context"],
     "perf_record": ["-F", "999"],
     "agent_sentinel_saturated": ["--mode=sentinel", "--sample-freq=5000"],
     "agent_diagnostic_saturated": ["--mode=diagnostic", "--sample-freq=20000"],
@@ -69,6 +72,9 @@ def start_profiler(variant, tmp):
     # no window log: the exporter's JSON is not part of the agent's steady cost
     a.args = [x for x in a.args if not x.startswith("--window-log=")]
     a.start()
+    # warm-up, as perf gets above: the first windows load kallsyms and the ELF tables (a one-time
+    # cost of a few hundred ms of CPU that would otherwise land in the measured seconds)
+    time.sleep(AGENT_WARMUP_S)
     return ("agent", a)
 
 
@@ -172,6 +178,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--variants", default=None, help="comma list of VARIANTS (none is always run)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("overhead: SKIP (needs root)")
@@ -185,6 +192,12 @@ def main():
     variants = list(VARIANTS)
     if a.quick:
         variants = ["none", "agent_sentinel", "agent_diagnostic", "perf_record"]
+    if a.variants:
+        variants = ["none"] + [v for v in a.variants.split(",") if v != "none"]
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            print(f"overhead: unknown variants {unknown}; known: {list(VARIANTS)}")
+            return 2
     os.makedirs(a.out_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="ms-overhead-")
     rounds = []

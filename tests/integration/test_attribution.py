@@ -22,7 +22,7 @@ class AttributionTest(unittest.TestCase):
     def setUp(self):
         mstest.require_root(self)
 
-    def run_case(self, tier):
+    def run_case(self, tier, *extra):
         with mstest.Netns("at") as ns:
             flows = [  # proto, server addr, port, client addr, sport, server connected
                 ("tcp", ns.b4, 7101, ns.a4, 41101, False),
@@ -36,7 +36,7 @@ class AttributionTest(unittest.TestCase):
                                  # a send's context lives as long as a receive's here, so the
                                  # work the endpoints burn after sending (TX direction) is charged
                                  # too; the default (100 us) deliberately charges little of it
-                                 "--thread-send-flow-ns=0")
+                                 "--thread-send-flow-ns=0", *extra)
             agent.start()
             servers, clients = [], []
             try:
@@ -120,6 +120,9 @@ class AttributionTest(unittest.TestCase):
             print(f"  post-traffic server samples: unattributed={post_unattr} attributed={post_attr}")
             self.assertGreater(post_unattr, 20)
             self.assertEqual(post_attr, 0, "stale flow context charged after the validity window")
+            ctx = {k: sum(w["counters"][k] for w in windows) for k in ("ctx_rx", "ctx_tx", "attr_packet")}
+            print(f"  packet hooks: {ctx}")
+            return ctx
 
     def test_tp_btf(self):
         self.run_case("tp_btf")
@@ -129,6 +132,13 @@ class AttributionTest(unittest.TestCase):
 
     def test_tracepoint(self):
         self.run_case("tracepoint")
+
+    def test_socket_context_only(self):
+        """packet_context=false: the RX/TX packet hooks are not attached (no packet context is set,
+        no sample takes the packet rule) and every flow is still charged in both directions by
+        the socket (thread) context alone."""
+        ctx = self.run_case("auto", "--no-packet-context")
+        self.assertEqual(ctx, {"ctx_rx": 0, "ctx_tx": 0, "attr_packet": 0})
 
 
 if __name__ == "__main__":
